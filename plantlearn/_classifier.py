@@ -1,0 +1,596 @@
+"""PlantClassifier: planted label-wise attention as a scikit-learn classifier."""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._input import PlantInput
+from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
+from ._mi_initializer import text_input_tags
+from ._nn import PlantNet
+from ._thresholds import best_global_threshold, best_per_label_thresholds
+from ._tokenize import TextTokenizer
+from ._train import iterate_logits, predict_logits, train_network
+from ._validation import check_targets, check_texts, resolve_device, targets_to_format
+
+__all__ = ["PlantClassifier"]
+
+FORMAT_VERSION = 1
+_PARAMS_FILE = "params.json"
+_WEIGHTS_FILE = "weights.pt"
+_TOKENIZER_FILE = "tokenizer.json"
+
+
+class PlantClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-label text classifier with label-wise attention planted from an L2R model.
+
+    The PLANT model: word embeddings and a sequence encoder (a bidirectional
+    GRU by default) produce a state per token; every label attends over the
+    states with its own query and scores its context vector. Instead of
+    learning the attention from a random start, the label queries and the
+    token keys are initialised from the factors of a learning-to-rank model
+    (:class:`LTRPretrainer`) that ranks each label's words by mutual
+    information (:class:`MIInitializer`), and the static L2R score of every
+    input word is added to the attention logits. ``plant=False`` gives the same
+    network with random attention initialisation (the paper's control).
+
+    Parameters
+    ----------
+    embed_dim : int, default=128
+        Word embedding size.
+    hidden_size : int, default=128
+        Encoder size (per direction for the GRU).
+    encoder : {"gru", "cnn", "transformer"} or torch.nn.Module, default="gru"
+        Sequence encoder. A module must map ``(embeddings (n, T, embed_dim),
+        mask (n, T))`` to states ``(n, T, D)`` and expose ``output_dim = D``.
+    dropout : float, default=0.2
+        Dropout on embeddings and encoder states.
+    plant : bool, default=True
+        Plant the attention from stage 1; False is the no-planting control.
+    plant_keys : bool, default=True
+        Plant the token keys as well as the label queries (False plants
+        queries only; an ablation).
+    static_scores : bool, default=True
+        Add the frozen L2R score of each input word to the attention logits
+        (only with ``plant=True``).
+    inattention_k : int or None, default=None
+        Keep only each label's ``inattention_k`` highest-scoring positions (per
+        chunk) in the softmax; None attends to every position.
+    max_length : int, default=256
+        Tokens per chunk.
+    stateful : bool, default=True
+        Read documents longer than ``max_length`` in up to ``max_chunks``
+        chunks, carrying an exact streaming softmax over the chunks; False
+        truncates to the first chunk.
+    max_chunks : int, default=8
+        Chunks read per document when ``stateful``.
+    batch_size : int, default=32
+    learning_rate : float, default=2e-3
+        Peak AdamW learning rate (linear warm-up, then linear decay).
+    weight_decay : float, default=0.01
+    max_iter : int, default=20
+        Maximum number of epochs.
+    early_stopping : bool, default=True
+        Stop when the validation nDCG@5 has not improved for
+        ``n_iter_no_change`` epochs and restore the best epoch's weights.
+    validation_fraction : float, default=0.1
+        Share of the training documents held out for early stopping and
+        threshold tuning (never the test data).
+    n_iter_no_change : int, default=3
+    tol : float, default=1e-4
+    freeze_encoder_epochs : int, default=0
+        Epochs during which only attention and output layer train (gradual
+        unfreezing).
+    threshold : float, "auto" or "per_label", default="auto"
+        Decision threshold on probabilities: fixed, tuned for micro-F1 on the
+        validation split, or tuned per label (falling back to the global one).
+    mixed_precision : bool, default=True
+        bfloat16 autocast on CUDA (the attention softmax stays float32).
+    warm_start : bool, default=False
+        Continue training the fitted network on the next ``fit`` (same labels;
+        stage 1 is not rerun).
+    device : str, default="auto"
+        "auto" uses CUDA when present, else CPU.
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+        Progress per epoch when > 0.
+    mi : MIInitializer or None, default=None
+        Stage 1a used when fitting on raw text (tunable as ``mi__top_k``).
+    ltr : LTRPretrainer or None, default=None
+        Stage 1b used when fitting on raw text (tunable as ``ltr__n_factors``).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Label names (label-list targets) or column indices.
+    net_ : PlantNet
+        The trained network (on CPU between calls).
+    tokenizer_ : TextTokenizer
+    mi_ : MIInitializer or None
+        Fitted stage 1a (None after :meth:`load`).
+    ltr_ : LTRPretrainer or None
+        Fitted stage 1b (None with ``plant=False`` and after :meth:`load`).
+    threshold_ : float or ndarray
+        Decision threshold(s) in use.
+    n_iter_ : int
+    loss_curve_ : list of float
+    validation_scores_ : list of float
+        Validation nDCG@5 per epoch.
+    fit_time_ : dict
+        Seconds spent in each stage.
+
+    See Also
+    --------
+    MIInitializer, LTRPretrainer
+
+    References
+    ----------
+    Saha Roy, Wallace, Aslam. "Don't Pay Attention, PLANT It: Pretraining
+    Attention via Learning-to-Rank", arXiv 2410.23066.
+
+    Examples
+    --------
+    >>> from plantlearn import PlantClassifier
+    >>> from plantlearn.datasets import make_multilabel_text
+    >>> X, Y = make_multilabel_text(n_samples=400, n_labels=8, random_state=0)
+    >>> clf = PlantClassifier(max_iter=2, random_state=0).fit(X, Y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 8)
+    """
+
+    _parameter_constraints = {
+        "embed_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "encoder": [StrOptions({"gru", "cnn", "transformer"}), torch.nn.Module],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "plant": ["boolean"],
+        "plant_keys": ["boolean"],
+        "static_scores": ["boolean"],
+        "inattention_k": [Interval(Integral, 1, None, closed="left"), None],
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "stateful": ["boolean"],
+        "max_chunks": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "freeze_encoder_epochs": [Interval(Integral, 0, None, closed="left")],
+        "threshold": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto", "per_label"})],
+        "mixed_precision": ["boolean"],
+        "warm_start": ["boolean"],
+        "device": [str, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "mi": [HasMethods(["fit", "transform"]), None],
+        "ltr": [HasMethods(["fit", "transform"]), None],
+    }
+
+    def __init__(self, *, embed_dim=128, hidden_size=128, encoder="gru", dropout=0.2,
+                 plant=True, plant_keys=True, static_scores=True, inattention_k=None,
+                 max_length=256, stateful=True, max_chunks=8, batch_size=32,
+                 learning_rate=2e-3, weight_decay=0.01, max_iter=20, early_stopping=True,
+                 validation_fraction=0.1, n_iter_no_change=3, tol=1e-4,
+                 freeze_encoder_epochs=0, threshold="auto", mixed_precision=True,
+                 warm_start=False, device="auto", random_state=None, verbose=0, mi=None,
+                 ltr=None):
+        self.embed_dim = embed_dim
+        self.hidden_size = hidden_size
+        self.encoder = encoder
+        self.dropout = dropout
+        self.plant = plant
+        self.plant_keys = plant_keys
+        self.static_scores = static_scores
+        self.inattention_k = inattention_k
+        self.max_length = max_length
+        self.stateful = stateful
+        self.max_chunks = max_chunks
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.freeze_encoder_epochs = freeze_encoder_epochs
+        self.threshold = threshold
+        self.mixed_precision = mixed_precision
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.mi = mi
+        self.ltr = ltr
+
+    def __sklearn_tags__(self):
+        tags = text_input_tags(super().__sklearn_tags__())
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        tags.non_deterministic = True  # bit-identical results are promised on CPU only
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def _stage_one(self, X, Y, seed):
+        """Fitted MI and L2R steps: reused from a PlantInput, else fitted here."""
+        t0 = time.perf_counter()
+        texts, mi, Y_csr, kind, classes = fitted_mi_for(X, Y, self.mi)
+        t1 = time.perf_counter()
+        ltr = None
+        if self.plant:
+            if isinstance(X, PlantInput) and X.ltr is not None:
+                ltr = X.ltr
+            else:
+                ltr = clone(self.ltr) if self.ltr is not None else LTRPretrainer()
+                if ltr.random_state is None:
+                    ltr.set_params(random_state=seed)
+                if ltr.device == "auto" and self.device != "auto":
+                    ltr.set_params(device=self.device)
+                ltr.fit(PlantInput(texts, mi=mi), Y_csr)
+        t2 = time.perf_counter()
+        return texts, mi, ltr, Y_csr, kind, classes, {"mi": t1 - t0, "ltr": t2 - t1}
+
+    def _key_dim(self, ltr):
+        if ltr is not None:
+            return ltr.token_factors_.shape[1]
+        return (self.ltr if self.ltr is not None else LTRPretrainer()).n_factors
+
+    def _encode(self, texts):
+        n_chunks = self.max_chunks if self.stateful else 1
+        return self.tokenizer_.encode_chunks(texts, max_length=self.max_length, max_chunks=n_chunks)
+
+    def _build_net(self, vocab_size, n_labels, key_dim):
+        return PlantNet(
+            vocab_size, n_labels, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
+            key_dim=key_dim, encoder=clone_encoder(self.encoder), dropout=self.dropout,
+            inattention_k=self.inattention_k,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, Y):
+        """Fit stage 1 (unless given by a pipeline), plant, and train the network.
+
+        Parameters
+        ----------
+        X : iterable of str or PlantInput
+            Raw training documents, or the output of a fitted
+            MIInitializer / LTRPretrainer (then their statistics are reused).
+        Y : sparse matrix, 0/1 array of shape (n_documents, n_labels), or list of label lists
+            Label assignments; predictions come back in the same format.
+
+        Returns
+        -------
+        self : PlantClassifier
+        """
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        device = resolve_device(self.device)
+        warm = self.warm_start and hasattr(self, "net_") and getattr(self, "mi_", None) is not None
+        t_start = time.perf_counter()
+        if warm:
+            texts = check_texts(X.texts if isinstance(X, PlantInput) else X)
+            Y_csr, kind, _ = check_targets(
+                Y, len(texts), classes=self.classes_ if self._target_kind == "labels" else None
+            )
+            if Y_csr.shape[1] != self.classes_.size:
+                raise ValueError(
+                    f"warm_start=True needs the same labels: fitted on {self.classes_.size}, "
+                    f"got {Y_csr.shape[1]}."
+                )
+            stage_times = {"mi": 0.0, "ltr": 0.0}
+            net = self.net_
+        else:
+            texts, mi, ltr, Y_csr, kind, classes, stage_times = self._stage_one(X, Y, seed)
+            self.mi_, self.ltr_, self.classes_ = mi, ltr, classes
+            self.tokenizer_ = mi.tokenizer_
+            self._target_kind = kind
+            n_labels = Y_csr.shape[1]
+            net = self._build_net(self.tokenizer_.vocab_size, n_labels, self._key_dim(ltr))
+            gen = torch.Generator().manual_seed(seed)
+            net.attention.reset_random(gen)
+            if self.plant:
+                net.attention.plant(
+                    ltr.token_factors_, ltr.label_factors_, ltr.token_bias_,
+                    plant_keys=self.plant_keys, static_scores=self.static_scores,
+                )
+            prior = np.asarray(Y_csr.sum(axis=0)).ravel() / Y_csr.shape[0]
+            net.init_output_bias(prior)
+            self._history = {"loss": [], "validation": []}
+        docs = self._encode(texts)
+
+        # Validation split carved from the training documents only.
+        rng = np.random.default_rng(seed)
+        n = len(docs)
+        n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
+        perm = rng.permutation(n)
+        val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        train_docs = [docs[i] for i in tr_idx]
+        val_docs = [docs[i] for i in val_idx] if n_val else None
+        Y_tr, Y_val = Y_csr[tr_idx], (Y_csr[val_idx] if n_val else None)
+
+        net.to(device)
+        t_train = time.perf_counter()
+        history = train_network(
+            net, train_docs, Y_tr, val_docs, Y_val, max_iter=self.max_iter,
+            batch_size=self.batch_size, max_length=self.max_length,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            freeze_encoder_epochs=0 if warm else self.freeze_encoder_epochs,
+            early_stopping=self.early_stopping, n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol, device=device, seed=seed, mixed_precision=self.mixed_precision,
+            verbose=self.verbose, history=self._history,
+        )
+        self.threshold_ = self._tune_threshold(net, val_docs, Y_val, device)
+        net.cpu()
+        self.net_ = net
+        self.n_iter_ = history["n_iter"]
+        self.loss_curve_ = history["loss"]
+        self.validation_scores_ = history["validation"]
+        self.fit_time_ = {
+            **stage_times,
+            "train": time.perf_counter() - t_train,
+            "total": time.perf_counter() - t_start,
+        }
+        if self.verbose:
+            print(
+                f"[PlantClassifier] done in {self.fit_time_['total']:.1f}s "
+                f"(MI {stage_times['mi']:.1f}s, L2R {stage_times['ltr']:.1f}s, "
+                f"network {self.fit_time_['train']:.1f}s); threshold {self._threshold_repr()}",
+                flush=True,
+            )
+        return self
+
+    def _tune_threshold(self, net, val_docs, Y_val, device):
+        if not isinstance(self.threshold, str):
+            return float(self.threshold)
+        if val_docs is None or Y_val is None or Y_val.nnz == 0:
+            warnings.warn(
+                f"threshold={self.threshold!r} needs a validation split with labels "
+                f"(validation_fraction > 0); using 0.5.", UserWarning, stacklevel=3,
+            )
+            return 0.5
+        proba = _sigmoid(predict_logits(
+            net, val_docs, batch_size=self.batch_size * 2, max_length=self.max_length,
+            device=device, mixed_precision=self.mixed_precision,
+        ))
+        glob = best_global_threshold(Y_val, proba)
+        if self.threshold == "auto":
+            return glob
+        return best_per_label_thresholds(Y_val, proba, fallback=glob)
+
+    def _threshold_repr(self):
+        t = self.threshold_
+        return f"{t:.3f}" if np.ndim(t) == 0 else f"per label (median {np.median(t):.3f})"
+
+    # -------------------------------------------------------------- predict
+
+    def _predict_texts(self, X):
+        check_is_fitted(self, "net_")
+        return check_texts(X.texts if isinstance(X, PlantInput) else X, allow_empty_corpus=True)
+
+    def _logits(self, X):
+        texts = self._predict_texts(X)
+        device = resolve_device(self.device)
+        self.net_.to(device)
+        try:
+            return predict_logits(
+                self.net_, self._encode(texts), batch_size=self.batch_size * 2,
+                max_length=self.max_length, device=device, mixed_precision=self.mixed_precision,
+            )
+        finally:
+            self.net_.cpu()
+
+    def decision_function(self, X):
+        """Per-label logits, shape (n_documents, n_labels)."""
+        return self._logits(X)
+
+    def predict_proba(self, X):
+        """Per-label probabilities, a dense array of shape (n_documents, n_labels)."""
+        return _sigmoid(self._logits(X))
+
+    def predict(self, X):
+        """Labels whose probability reaches the threshold.
+
+        Returns the format ``fit`` received: CSR for sparse, a dense 0/1 array
+        for dense, and a list of label lists for label lists.
+        """
+        proba = self.predict_proba(X)
+        pred = sp.csr_matrix(proba >= np.asarray(self.threshold_, dtype=np.float32))
+        return targets_to_format(pred, self._target_kind, self.classes_)
+
+    def predict_topk(self, X, k=5):
+        """The k most probable labels of every document, best first.
+
+        Never materialises the full probability matrix, so it is the path for
+        very many labels.
+
+        Returns
+        -------
+        indices : ndarray of shape (n_documents, k)
+            Label column indices (names are ``classes_[indices]``).
+        probabilities : ndarray of shape (n_documents, k)
+        """
+        texts = self._predict_texts(X)
+        n_labels = self.classes_.size
+        if not isinstance(k, (int, np.integer)) or not 1 <= k <= n_labels:
+            raise ValueError(f"k must be an int in [1, {n_labels}], got {k!r}.")
+        device = resolve_device(self.device)
+        idx_out = np.zeros((len(texts), k), dtype=np.int64)
+        prob_out = np.zeros((len(texts), k), dtype=np.float32)
+        self.net_.to(device)
+        try:
+            for idx, logits in iterate_logits(
+                self.net_, self._encode(texts), batch_size=self.batch_size * 2,
+                max_length=self.max_length, device=device, mixed_precision=self.mixed_precision,
+            ):
+                top = torch.topk(logits, k, dim=1)
+                idx_out[idx] = top.indices.numpy()
+                prob_out[idx] = torch.sigmoid(top.values).numpy()
+        finally:
+            self.net_.cpu()
+        return idx_out, prob_out
+
+    # ---------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # Weights travel on CPU so a GPU-fitted model unpickles anywhere.
+        if "net_" in state:
+            state["net_"] = state["net_"].cpu()
+        return state
+
+    def _json_params(self):
+        params = self.get_params(deep=False)
+        if isinstance(params["encoder"], torch.nn.Module):
+            raise ValueError(
+                "save() cannot store a custom encoder module as JSON; pickle the model "
+                "(joblib.dump) instead."
+            )
+        for name in ("mi", "ltr"):
+            est = params[name]
+            params[name] = None if est is None else {
+                "class": type(est).__name__, "params": est.get_params(deep=False),
+            }
+            if est is not None and est.get_params(deep=False).get("mi") is not None:
+                params[name]["params"]["mi"] = None  # nested stage carried by the outer one
+        if not isinstance(params["random_state"], (int, type(None))):
+            params["random_state"] = None
+        return params
+
+    def save(self, path):
+        """Save the fitted model to a directory (created or replaced atomically).
+
+        The directory holds ``params.json`` (hyperparameters, labels,
+        thresholds, format version), ``weights.pt`` (a plain state dict) and
+        ``tokenizer.json``. It is written under a temporary name and renamed
+        into place, so a crash never leaves half a model and an existing model
+        at ``path`` is only replaced once the new one is complete.
+        """
+        check_is_fitted(self, "net_")
+        path = Path(path)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "plantlearn_version": _version(),
+            "params": self._json_params(),
+            "classes": self.classes_.tolist(),
+            "target_kind": self._target_kind,
+            "threshold": np.asarray(self.threshold_).tolist(),
+            "vocab_size": int(self.tokenizer_.vocab_size),
+            "n_labels": int(self.classes_.size),
+            "key_dim": int(self.net_.attention.key_dim),
+            "n_iter": int(self.n_iter_),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            (tmp / _PARAMS_FILE).write_text(json.dumps(meta, indent=1))
+            (tmp / _TOKENIZER_FILE).write_text(self.tokenizer_.to_json())
+            torch.save({k: v.cpu() for k, v in self.net_.state_dict().items()}, tmp / _WEIGHTS_FILE)
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+                os.replace(path, old / "model")
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path, *, device="auto"):
+        """Load a model written by :meth:`save`.
+
+        Weights are read with ``torch.load(weights_only=True)``, so loading
+        never runs code from the file. A missing, corrupt or incompatible
+        directory raises a ValueError (or FileNotFoundError) naming the problem.
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no saved PlantClassifier at {path} (expected a directory).")
+        for name in (_PARAMS_FILE, _WEIGHTS_FILE, _TOKENIZER_FILE):
+            if not (path / name).is_file():
+                raise ValueError(f"{path} is not a complete PlantClassifier model: {name} is missing.")
+        try:
+            meta = json.loads((path / _PARAMS_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path / _PARAMS_FILE} is corrupt: {exc}") from None
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has model format version {version!r}; this plantlearn reads "
+                f"version {FORMAT_VERSION}."
+            )
+        try:
+            params = dict(meta["params"])
+            from ._mi_initializer import MIInitializer
+
+            stage_classes = {"MIInitializer": MIInitializer, "LTRPretrainer": LTRPretrainer}
+            for name in ("mi", "ltr"):
+                spec = params.get(name)
+                params[name] = None if spec is None else stage_classes[spec["class"]](**spec["params"])
+            params["device"] = device
+            model = cls(**params)
+            tokenizer = TextTokenizer.from_json((path / _TOKENIZER_FILE).read_text())
+            state = torch.load(path / _WEIGHTS_FILE, map_location="cpu", weights_only=True)
+            net = model._build_net(meta["vocab_size"], meta["n_labels"], meta["key_dim"])
+            # Static-score buffers are empty until planted: size them from the file.
+            att = net.attention
+            for buf in ("static_token_factors", "static_token_bias", "static_label_factors"):
+                key = f"attention.{buf}"
+                if key in state:
+                    setattr(att, buf, torch.zeros_like(state[key]))
+            net.load_state_dict(state)
+        except ValueError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"could not load the model in {path}: {type(exc).__name__}: {exc}") from None
+        classes = np.asarray(meta["classes"])
+        model.net_ = net
+        model.tokenizer_ = tokenizer
+        model.classes_ = classes
+        model._target_kind = meta["target_kind"]
+        thr = meta["threshold"]
+        model.threshold_ = float(thr) if np.ndim(thr) == 0 else np.asarray(thr, dtype=np.float64)
+        model.n_iter_ = meta.get("n_iter", 0)
+        model.mi_ = None
+        model.ltr_ = None
+        model.loss_curve_ = []
+        model.validation_scores_ = []
+        return model
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def clone_encoder(encoder):
+    """A fresh copy of a user-supplied encoder module (so refits start anew)."""
+    if isinstance(encoder, torch.nn.Module):
+        import copy
+
+        return copy.deepcopy(encoder)
+    return encoder
+
+
+def _version():
+    from . import __version__
+
+    return __version__

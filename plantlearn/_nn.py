@@ -1,0 +1,310 @@
+"""PyTorch modules: the L2R factor model and the planted label-wise attention network.
+
+No sklearn here. The estimators in ``_ltr_pretrainer.py`` and
+``_classifier.py`` build these modules; the loops in ``_ltr.py`` and
+``_train.py`` train them.
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "FactorRanker",
+    "GRUEncoder",
+    "CNNEncoder",
+    "TransformerEncoder",
+    "LabelAttention",
+    "PlantNet",
+    "build_encoder",
+]
+
+# Finite stand-in for -inf in attention logits: exp() of it is exactly 0 in
+# float32, and unlike -inf it never produces inf - inf = NaN in the streaming
+# softmax when a whole chunk is padding.
+_MASKED = -1e9
+
+
+class FactorRanker(nn.Module):
+    """score(t, l) = u_t . v_l + b_t + b_l, the PLANT learning-to-rank model."""
+
+    def __init__(self, n_tokens, n_labels, n_factors, *, generator=None, init_std=0.1):
+        super().__init__()
+        self.token_factors = nn.Parameter(
+            torch.randn(n_tokens, n_factors, generator=generator) * init_std
+        )
+        self.label_factors = nn.Parameter(
+            torch.randn(n_labels, n_factors, generator=generator) * init_std
+        )
+        self.token_bias = nn.Parameter(torch.zeros(n_tokens))
+        self.label_bias = nn.Parameter(torch.zeros(n_labels))
+
+    def forward(self, labels, tokens):
+        """Scores of a batch of lists: labels (B,), tokens (B, n) -> (B, n)."""
+        u = self.token_factors[tokens]
+        v = self.label_factors[labels]
+        return (
+            torch.einsum("bnd,bd->bn", u, v)
+            + self.token_bias[tokens]
+            + self.label_bias[labels][:, None]
+        )
+
+
+# ----------------------------------------------------------------------------
+# Encoders: (embeddings (n, T, E), mask (n, T)) -> states (n, T, D).
+# Each exposes ``output_dim``. Any nn.Module with that contract plugs in.
+# ----------------------------------------------------------------------------
+
+
+class GRUEncoder(nn.Module):
+    """Bidirectional GRU over the embedded tokens (the LAAT encoder)."""
+
+    def __init__(self, embed_dim, hidden_size, *, num_layers=1, dropout=0.0):
+        super().__init__()
+        self.rnn = nn.GRU(
+            embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
+            bidirectional=True, dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.output_dim = 2 * hidden_size
+
+    def forward(self, x, mask):
+        lengths = mask.sum(dim=1)
+        if bool((lengths == mask.shape[1]).all()):
+            out, _ = self.rnn(x)
+            return out
+        # Packing keeps the backward direction from reading padding first.
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.rnn(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out
+
+
+class CNNEncoder(nn.Module):
+    """Same-length 1-D convolution with a tanh, as in CAML; fast on CPU."""
+
+    def __init__(self, embed_dim, hidden_size, *, kernel_size=5, dropout=0.0):
+        super().__init__()
+        self.conv = nn.Conv1d(embed_dim, hidden_size, kernel_size, padding=kernel_size // 2)
+        self.output_dim = hidden_size
+
+    def forward(self, x, mask):
+        h = torch.tanh(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        return h * mask[..., None]
+
+
+class TransformerEncoder(nn.Module):
+    """A small pre-norm transformer with learned positions."""
+
+    def __init__(self, embed_dim, hidden_size, *, num_layers=2, num_heads=4, dropout=0.0,
+                 max_positions=4096):
+        super().__init__()
+        self.input = nn.Linear(embed_dim, hidden_size)
+        self.positions = nn.Embedding(max_positions, hidden_size)
+        layer = nn.TransformerEncoderLayer(
+            hidden_size, num_heads, dim_feedforward=2 * hidden_size, dropout=dropout,
+            batch_first=True, norm_first=True,
+        )
+        self.layers = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.output_dim = hidden_size
+
+    def forward(self, x, mask):
+        T = x.shape[1]
+        pos = torch.arange(T, device=x.device).clamp_max(self.positions.num_embeddings - 1)
+        h = self.input(x) + self.positions(pos)[None]
+        return self.layers(h, src_key_padding_mask=~mask)
+
+
+def build_encoder(name, embed_dim, hidden_size, dropout):
+    """Encoder by name, or a user-supplied module passed through."""
+    if isinstance(name, nn.Module):
+        if not hasattr(name, "output_dim"):
+            raise ValueError(
+                "a custom encoder module must expose an `output_dim` attribute "
+                "(the size of the states it returns)."
+            )
+        return name
+    if name == "gru":
+        return GRUEncoder(embed_dim, hidden_size)
+    if name == "cnn":
+        return CNNEncoder(embed_dim, 2 * hidden_size)
+    if name == "transformer":
+        return TransformerEncoder(embed_dim, hidden_size, dropout=dropout)
+    raise ValueError(f"unknown encoder {name!r}; use 'gru', 'cnn', 'transformer' or an nn.Module.")
+
+
+# ----------------------------------------------------------------------------
+# Label-wise attention with planting.
+# ----------------------------------------------------------------------------
+
+
+class LabelAttention(nn.Module):
+    """Label-wise attention whose logits can be planted from the L2R model.
+
+    The key of position i holding token t is ``E_key[t] + W h_i``: a token path
+    (a key embedding) plus a contextual path from the encoder state. The logit
+    of label l at position i is ``q_l . key_i`` plus, when static scores are on,
+    the frozen L2R score ``u_t . v_l + b_t`` (the label bias ``b_l`` is constant
+    over positions and cancels in the softmax). Planting sets ``E_key = u``,
+    ``q = v`` and ``W = 0``, so at step 0 the attention ranks a document's words
+    exactly as the L2R model does, whatever the encoder.
+    """
+
+    def __init__(self, n_tokens, n_labels, state_dim, key_dim, *, inattention_k=None):
+        super().__init__()
+        self.key_dim = key_dim
+        self.inattention_k = inattention_k
+        self.key_embedding = nn.Embedding(n_tokens, key_dim, padding_idx=0)
+        self.key_proj = nn.Linear(state_dim, key_dim, bias=False)
+        self.queries = nn.Parameter(torch.empty(n_labels, key_dim))
+        self.output_weight = nn.Parameter(torch.empty(n_labels, state_dim))
+        self.output_bias = nn.Parameter(torch.zeros(n_labels))
+        # Frozen L2R factors for the static scores; empty until planted.
+        self.register_buffer("static_token_factors", torch.zeros(0, key_dim))
+        self.register_buffer("static_token_bias", torch.zeros(0))
+        self.register_buffer("static_label_factors", torch.zeros(0, key_dim))
+        self.reset_random()
+
+    @property
+    def has_static_scores(self):
+        return self.static_token_factors.shape[0] > 0
+
+    def reset_random(self, generator=None):
+        """Random attention initialisation (the no-planting control)."""
+        # q . k then has unit variance at the start: std key_dim**-0.25 on each side.
+        std = self.key_dim ** -0.25
+        with torch.no_grad():
+            self.key_embedding.weight.normal_(0.0, std, generator=generator)
+            self.key_embedding.weight[0].zero_()
+            self.queries.normal_(0.0, std, generator=generator)
+            bound = 1.0 / math.sqrt(self.key_proj.in_features)
+            self.key_proj.weight.uniform_(-bound, bound, generator=generator)
+            bound = 1.0 / math.sqrt(self.output_weight.shape[1])
+            self.output_weight.uniform_(-bound, bound, generator=generator)
+
+    def plant(self, token_factors, label_factors, token_bias, *, plant_keys=True,
+              static_scores=True):
+        """Initialise queries (and keys) from L2R factors; optionally add static scores."""
+        u = torch.as_tensor(token_factors, dtype=torch.float32)
+        v = torch.as_tensor(label_factors, dtype=torch.float32)
+        b = torch.as_tensor(token_bias, dtype=torch.float32)
+        with torch.no_grad():
+            self.queries.copy_(v)
+            if plant_keys:
+                self.key_embedding.weight.copy_(u)
+                self.key_embedding.weight[0].zero_()
+                self.key_proj.weight.zero_()
+        if static_scores:
+            dev = self.queries.device
+            self.static_token_factors = u.clone().to(dev)
+            self.static_label_factors = v.clone().to(dev)
+            b = b.clone()
+            b[0] = 0.0
+            self.static_token_bias = b.to(dev)
+
+    def logits(self, tokens, states, mask):
+        """Attention logits (n, L, T) in float32, padding at a large negative value."""
+        keys = self.key_embedding(tokens) + self.key_proj(states)
+        queries = self.queries
+        if self.has_static_scores:
+            # One matmul for both terms: [key | u_t] . [q_l | v_l] + b_t.
+            keys = torch.cat([keys, self.static_token_factors[tokens]], dim=-1)
+            queries = torch.cat([queries, self.static_label_factors], dim=-1)
+        with torch.autocast(device_type=keys.device.type, enabled=False):
+            s = torch.einsum("ntr,lr->nlt", keys.float(), queries.float())
+            if self.has_static_scores:
+                s = s + self.static_token_bias[tokens][:, None, :]
+            s = s.masked_fill(~mask[:, None, :], _MASKED)
+            if self.inattention_k is not None and s.shape[-1] > self.inattention_k:
+                # Inattention: only each label's top-k positions stay in the softmax.
+                kth = torch.topk(s, self.inattention_k, dim=-1).values[..., -1:]
+                s = s.masked_fill(s < kth, _MASKED)
+        return s
+
+
+class PlantNet(nn.Module):
+    """Embeddings -> encoder -> planted label-wise attention -> per-label logits.
+
+    Long documents arrive as chunks ``(n, C, T)``. Each chunk is encoded on its
+    own and the attention runs as an online softmax over the chunks: a running
+    maximum, normaliser and weighted state sum per label carry the evidence of
+    earlier chunks, so the result is the exact softmax attention over all the
+    document's positions while only one chunk's activations are alive at a time
+    at inference.
+    """
+
+    def __init__(self, n_tokens, n_labels, *, embed_dim=128, hidden_size=128, key_dim=64,
+                 encoder="gru", dropout=0.2, inattention_k=None):
+        super().__init__()
+        self.embedding = nn.Embedding(n_tokens, embed_dim, padding_idx=0)
+        self.encoder = build_encoder(encoder, embed_dim, hidden_size, dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.attention = LabelAttention(
+            n_tokens, n_labels, self.encoder.output_dim, key_dim, inattention_k=inattention_k
+        )
+
+    def encode(self, tokens):
+        mask = tokens != 0
+        x = self.dropout(self.embedding(tokens))
+        h = self.encoder(x, mask)
+        return self.dropout(h), mask
+
+    def forward(self, tokens, *, return_attention=False):
+        """Logits (n, L) of documents given as token ids (n, T) or chunks (n, C, T)."""
+        if tokens.dim() == 2:
+            tokens = tokens[:, None, :]
+        n, C, T = tokens.shape
+        att = self.attention
+        L = att.queries.shape[0]
+        run_max = tokens.new_full((n, L), _MASKED, dtype=torch.float32)
+        norm = tokens.new_zeros((n, L), dtype=torch.float32)
+        acc = None
+        weights = [] if return_attention else None
+        for c in range(C):
+            chunk = tokens[:, c]
+            present = (chunk != 0).any(dim=1)
+            if not bool(present.any()):
+                if weights is not None:
+                    weights.append(None)
+                continue
+            h, mask = self.encode(chunk)
+            s = att.logits(chunk, h, mask)  # (n, L, T)
+            new_max = torch.maximum(run_max, s.amax(dim=-1))
+            rescale = torch.exp(run_max - new_max)
+            p = torch.exp(s - new_max[..., None]) * mask[:, None, :]
+            ctx = torch.einsum("nlt,ntd->nld", p, h.float())
+            norm = norm * rescale + p.sum(dim=-1)
+            acc = ctx if acc is None else acc * rescale[..., None] + ctx
+            run_max = new_max
+            if weights is not None:
+                weights.append((p, new_max))
+        if acc is None:  # every document of the batch is empty
+            D = self.encoder.output_dim
+            acc = tokens.new_zeros((n, L, D), dtype=torch.float32)
+        # An empty document has norm 0 and gets context 0: its logits are the biases,
+        # i.e. the label priors the biases were initialised to.
+        context = acc / norm.clamp_min(1e-20)[..., None]
+        logits = (context * att.output_weight.float()).sum(dim=-1) + att.output_bias.float()
+        if return_attention:
+            # Final normalised weights per chunk: p_c * exp(max_c - max_final) / norm.
+            out = []
+            for w in weights:
+                if w is None:
+                    out.append(None)
+                    continue
+                p, m = w
+                out.append(p * torch.exp(m - run_max)[..., None] / norm.clamp_min(1e-20)[..., None])
+            return logits, out
+        return logits
+
+    def init_output_bias(self, prior):
+        """Start every label's logit at its log prior odds."""
+        p = torch.as_tensor(prior, dtype=torch.float32).clamp(1e-6, 1 - 1e-6)
+        with torch.no_grad():
+            self.attention.output_bias.copy_(torch.log(p) - torch.log1p(-p))
+
+    def encoder_parameters(self):
+        return list(self.embedding.parameters()) + list(self.encoder.parameters())

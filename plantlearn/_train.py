@@ -1,0 +1,184 @@
+"""Training and inference loops for PlantNet (torch; no sklearn estimators).
+
+Documents arrive as lists of token-id chunks (see ``TextTokenizer.encode_chunks``);
+batches group documents of similar length so that little time goes into padding.
+"""
+
+import copy
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from .metrics import ndcg_at_k
+
+__all__ = ["collate", "length_batches", "train_network", "predict_logits", "iterate_logits"]
+
+
+def collate(docs, max_length):
+    """Pad a batch of chunked documents into a LongTensor (n, C, T).
+
+    An empty document (no chunks) becomes one chunk of padding, so it still
+    gets a prediction (the label priors).
+    """
+    C = max(1, max((len(d) for d in docs), default=1))
+    T = max(1, max((len(c) for d in docs for c in d), default=1))
+    T = min(T, max_length)
+    out = np.zeros((len(docs), C, T), dtype=np.int64)
+    for i, d in enumerate(docs):
+        for j, c in enumerate(d):
+            out[i, j, : len(c)] = c
+    return torch.from_numpy(out)
+
+
+def doc_lengths(docs):
+    return np.array([sum(len(c) for c in d) for d in docs], dtype=np.int64)
+
+
+def length_batches(lengths, batch_size, rng=None):
+    """Index batches of similar-length documents.
+
+    With ``rng`` the documents are shuffled, then sorted by length inside
+    windows of 50 batches, and the batches shuffled again: nearly padding-free
+    batches that still differ from epoch to epoch. Without it, a plain sort.
+    """
+    n = lengths.size
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[s:s + batch_size] for s in range(0, n, batch_size)]
+    order = rng.permutation(n)
+    window = batch_size * 50
+    batches = []
+    for s in range(0, n, window):
+        w = order[s:s + window]
+        w = w[np.argsort(lengths[w], kind="stable")]
+        batches.extend(w[b:b + batch_size] for b in range(0, w.size, batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _targets(Y, idx, device):
+    return torch.from_numpy(Y[idx].toarray().astype(np.float32)).to(device)
+
+
+def _autocast(device, enabled):
+    # bfloat16 on CUDA only: CPU autocast is slower than float32 here. The
+    # attention softmax itself always runs in float32 (see LabelAttention.logits).
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                          enabled=enabled and device.type == "cuda")
+
+
+def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True):
+    """Yield (indices, logits tensor on CPU) batch by batch, in length order."""
+    net.eval()
+    lengths = doc_lengths(docs)
+    with torch.no_grad():
+        for idx in length_batches(lengths, batch_size):
+            tokens = collate([docs[i] for i in idx], max_length).to(device)
+            with _autocast(device, mixed_precision):
+                logits = net(tokens)
+            yield idx, logits.float().cpu()
+
+
+def predict_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True):
+    """Logits (n, L) as a float32 numpy array, in input order."""
+    n_labels = net.attention.queries.shape[0]
+    out = np.zeros((len(docs), n_labels), dtype=np.float32)
+    for idx, logits in iterate_logits(net, docs, batch_size=batch_size, max_length=max_length,
+                                      device=device, mixed_precision=mixed_precision):
+        out[idx] = logits.numpy()
+    return out
+
+
+def _schedule(total_steps, warmup_steps):
+    """Linear warm-up, then linear decay to 10% of the peak rate."""
+    def factor(step):
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return max(0.1, 1.0 - 0.9 * progress)
+    return factor
+
+
+def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_size,
+                  max_length, learning_rate, weight_decay, freeze_encoder_epochs,
+                  early_stopping, n_iter_no_change, tol, device, seed, mixed_precision,
+                  verbose=0, history=None):
+    """Fit ``net`` with binary cross-entropy; restore the best validation epoch.
+
+    Dropout draws from torch's global generator; the loop runs inside
+    ``torch.random.fork_rng`` seeded from ``seed``, so results are reproducible
+    and the caller's global random state is left as it was.
+
+    Returns the history dict (loss per epoch, validation nDCG@5 per epoch, the
+    best epoch, the number of epochs run).
+    """
+    history = history if history is not None else {"loss": [], "validation": []}
+    rng = np.random.default_rng(seed)
+    Y_train = sp.csr_matrix(Y_train)
+    lengths = doc_lengths(train_docs)
+    steps_per_epoch = math.ceil(len(train_docs) / batch_size)
+    total = steps_per_epoch * max_iter
+    opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, _schedule(total, min(steps_per_epoch, max(1, total // 20)))
+    )
+    use_val = val_docs is not None and len(val_docs) > 0 and Y_val is not None and Y_val.nnz > 0
+    best, best_state, best_epoch, stall = -np.inf, None, 0, 0
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        for epoch in range(max_iter):
+            t0 = time.perf_counter()
+            frozen = epoch < freeze_encoder_epochs
+            # Gradual unfreezing: planted attention and head adapt first.
+            for p in net.encoder_parameters():
+                p.requires_grad_(not frozen)
+            net.train()
+            total_loss, n_seen = 0.0, 0
+            for idx in length_batches(lengths, batch_size, rng):
+                tokens = collate([train_docs[i] for i in idx], max_length).to(device)
+                target = _targets(Y_train, idx, device)
+                with _autocast(device, mixed_precision):
+                    logits = net(tokens)
+                loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                opt.step()
+                sched.step()
+                total_loss += float(loss) * len(idx)
+                n_seen += len(idx)
+            history["loss"].append(total_loss / max(n_seen, 1))
+            msg = f"epoch {len(history['loss'])} loss {history['loss'][-1]:.5f}"
+            if use_val:
+                val_logits = predict_logits(net, val_docs, batch_size=batch_size * 2,
+                                            max_length=max_length, device=device,
+                                            mixed_precision=mixed_precision)
+                score = ndcg_at_k(Y_val, val_logits, k=5)
+                history["validation"].append(score)
+                msg += f" val nDCG@5 {score:.4f}"
+                if score > best + tol:
+                    best, best_epoch, stall = score, epoch + 1, 0
+                    best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                else:
+                    stall += 1
+            if verbose:
+                print(f"[PlantClassifier] {msg} ({time.perf_counter() - t0:.1f}s)", flush=True)
+            if use_val and early_stopping and stall >= n_iter_no_change:
+                break
+    for p in net.parameters():
+        p.requires_grad_(True)
+    if use_val and early_stopping and best_state is not None:
+        net.load_state_dict(best_state)
+        history["best_epoch"] = best_epoch
+        history["best_validation"] = best
+    history["n_iter"] = len(history["loss"])
+    return history
+
+
+def clone_state(net):
+    """CPU copy of a module's state dict."""
+    return copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})

@@ -1,0 +1,780 @@
+"""Evaluation metrics for extreme multi-label classification.
+
+All functions follow scikit-learn's argument order ``(y_true, y_score, *, k=5)`` and return a
+Python ``float`` (``frequency_bucket_report`` returns a list of dicts).
+
+Conventions
+-----------
+Inputs
+    ``y_true`` is a 0/1 (or boolean) indicator matrix of shape ``(n_samples, n_labels)``, dense
+    or scipy sparse. A sparse ``y_true`` is never densified: the ranking metrics only look at the
+    top ``k`` columns of each row and look those up in the CSR row, so memory stays
+    ``O(nnz + n_samples * k)`` beyond the score matrix itself.
+
+    ``y_score`` is a real-valued matrix of the same shape (dense, e.g. ``predict_proba`` output).
+    A scipy sparse ``y_score`` (e.g. a top-k prediction matrix) is also accepted: its *stored*
+    entries are ranked and entries that are not stored are never predicted, so a row with fewer
+    than ``k`` stored scores simply has fewer than ``k`` predictions (the missing slots count as
+    misses; precision still divides by ``k``). NaN scores are rejected.
+
+Ranking
+    Each row is ranked by decreasing score; ties are broken by the lower column index (the order
+    of a stable sort of ``-score``), so results are deterministic. When ``k`` exceeds the number
+    of labels, all labels are ranked and precision still divides by ``k``.
+
+Averaging
+    Ranking metrics (P@k, R@k, nDCG@k, PSP@k) are averaged over the rows that have at least one
+    positive label; rows without positives are excluded, as in most XMC papers and the project's
+    baselines. If no row has a positive the metric is undefined: a
+    :class:`~sklearn.exceptions.UndefinedMetricWarning` is raised and ``0.0`` returned.
+
+Definitions (for one row with positive set ``P`` and top-``k`` list ``r_1 .. r_k``)
+    - ``precision_at_k``: ``|P ∩ top-k| / k``.
+    - ``recall_at_k``: ``|P ∩ top-k| / |P|``.
+    - ``ndcg_at_k``: binary gains, ``DCG = sum_j [r_j in P] / log2(j + 1)`` for ranks
+      ``j = 1..k``, divided by the ideal DCG of ``min(k, |P|)`` hits in the first ranks.
+    - ``psprecision_at_k``: ``sum_j [r_j in P] / p_{r_j} / k`` with label propensities ``p``
+      (Jain et al., 2016). With ``normalize=True`` the dataset mean is divided by the dataset mean
+      of the best achievable value (each row ranking its positives by decreasing ``1 / p``),
+      the convention of pyxclib's ``psprecision``; the result then lies in ``[0, 1]``.
+    - ``micro_f1`` / ``macro_f1``: F1 of binary predictions via :func:`sklearn.metrics.f1_score`
+      with ``zero_division=0``.
+
+References
+----------
+Jain, Prabhu and Varma, "Extreme Multi-label Loss Functions for Recommendation, Tagging, Ranking
+& Other Missing Label Applications", KDD 2016.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import f1_score, make_scorer
+
+__all__ = [
+    "precision_at_k",
+    "recall_at_k",
+    "ndcg_at_k",
+    "psprecision_at_k",
+    "jain_propensity",
+    "micro_f1",
+    "macro_f1",
+    "frequency_bucket_report",
+    "format_report",
+    "precision_at_k_scorer",
+    "ndcg_at_k_scorer",
+    "psprecision_at_k_scorer",
+]
+
+# Rows of a dense score matrix processed at once by the top-k selection; bounds the temporary
+# boolean masks to about this many elements regardless of the number of labels.
+_TOPK_CHUNK_ELEMENTS = 1 << 22
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation
+# --------------------------------------------------------------------------------------------
+
+
+def _check_indicator(y, name):
+    """Return ``y`` as a canonical CSR 0/1 matrix (sorted indices, no duplicates, no zeros)."""
+    if sp.issparse(y):
+        if y.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {y.shape}.")
+        Y = sp.csr_matrix(y, copy=True)
+        # Duplicated entries would count a label twice; summing them exposes the problem below.
+        Y.sum_duplicates()
+        Y.eliminate_zeros()
+        data = Y.data
+    else:
+        if isinstance(y, str):
+            raise TypeError(f"{name} must be an indicator matrix, got a str.")
+        arr = np.asarray(y)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {arr.shape}.")
+        if arr.dtype == object:
+            raise TypeError(f"{name} must be a numeric 0/1 indicator matrix, got dtype object.")
+        Y = sp.csr_matrix(arr, dtype=arr.dtype if arr.dtype != bool else np.int8)
+        Y.eliminate_zeros()
+        data = Y.data
+    if data.size and not np.all(data == 1):
+        bad = data[data != 1][0]
+        raise ValueError(
+            f"{name} must be a 0/1 indicator matrix; found the value {bad!r} "
+            "(duplicate sparse entries are summed before this check)."
+        )
+    Y.data = np.ones(Y.nnz, dtype=np.int8)
+    Y.sort_indices()
+    return Y
+
+
+def _check_scores(y_score, shape, name="y_score"):
+    """Validate ``y_score`` against ``shape``; return a float ndarray or a canonical CSR matrix."""
+    if sp.issparse(y_score):
+        S = sp.csr_matrix(y_score, copy=True)
+        S.sum_duplicates()
+        if not np.issubdtype(S.dtype, np.floating):
+            S = S.astype(np.float64)
+        values = S.data
+    else:
+        if isinstance(y_score, str):
+            raise TypeError(f"{name} must be a 2-D array of scores, got a str.")
+        S = np.asarray(y_score)
+        if S.dtype == object or not (np.issubdtype(S.dtype, np.number) or S.dtype == bool):
+            raise TypeError(f"{name} must be a numeric array, got dtype {S.dtype}.")
+        if not np.issubdtype(S.dtype, np.floating):
+            S = S.astype(np.float64)
+        values = S
+    if S.ndim != 2:
+        hint = ""
+        if S.ndim == 1:
+            hint = (
+                " A 1-D score vector from a scorer usually means the estimator's classes_ looked"
+                " like a binary problem to scikit-learn, which then kept a single column."
+            )
+        raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {S.shape}.{hint}")
+    if S.shape != tuple(shape):
+        raise ValueError(f"y_true and {name} have different shapes: {tuple(shape)} != {S.shape}.")
+    if np.isnan(values).any():
+        raise ValueError(f"{name} contains NaN.")
+    return S
+
+
+def _check_k(k):
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be a positive integer, got {k!r}.")
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}.")
+    return int(k)
+
+
+# --------------------------------------------------------------------------------------------
+# Top-k kernel
+# --------------------------------------------------------------------------------------------
+
+
+def _topk_dense(S, k):
+    """Top-``k`` column indices per row of a dense ``S``, best first, ties to the lower index.
+
+    Returns an int64 array of shape ``(n_samples, min(k, n_labels))``.
+    """
+    n, L = S.shape
+    k = min(k, L)
+    out = np.empty((n, k), dtype=np.int64)
+    if n == 0 or k == 0:
+        return out
+    step = max(1, _TOPK_CHUNK_ELEMENTS // max(L, 1))
+    for start in range(0, n, step):
+        block = S[start : start + step]
+        m = block.shape[0]
+        if k == L:
+            idx = np.argsort(-block, axis=1, kind="stable")
+            out[start : start + m] = idx
+            continue
+        # The k-th largest value of each row. argpartition alone cannot honour the
+        # lower-index tie-break at the boundary, so select with masks: everything strictly
+        # above the boundary value, then the leftmost boundary ties until k are taken.
+        kth = -np.partition(-block, k - 1, axis=1)[:, k - 1]
+        above = block > kth[:, None]
+        tied = block == kth[:, None]
+        need = k - above.sum(axis=1)
+        take = above | (tied & (np.cumsum(tied, axis=1) <= need[:, None]))
+        rows, cols = np.nonzero(take)  # row-major: each row's k columns in increasing order
+        cols = cols.reshape(m, k)
+        vals = np.take_along_axis(block, cols, axis=1)
+        # Stable sort on increasing column order keeps lower indices first among equal scores.
+        order = np.argsort(-vals, axis=1, kind="stable")
+        out[start : start + m] = np.take_along_axis(cols, order, axis=1)
+    return out
+
+
+def _topk_sparse(S, k):
+    """Top-``k`` stored column indices per row of a CSR ``S``; ``-1`` pads short rows."""
+    n, L = S.shape
+    k = min(k, L)
+    out = np.full((n, k), -1, dtype=np.int64)
+    if S.nnz == 0 or k == 0:
+        return out
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(S.indptr))
+    cols = S.indices.astype(np.int64)
+    # Sort by row, then decreasing score, then increasing column (lexsort: last key is primary).
+    order = np.lexsort((cols, -S.data, rows))
+    rows, cols = rows[order], cols[order]
+    rank = np.arange(rows.size, dtype=np.int64) - S.indptr[rows]
+    keep = rank < k
+    out[rows[keep], rank[keep]] = cols[keep]
+    return out
+
+
+def _topk(S, k):
+    return _topk_sparse(S, k) if sp.issparse(S) else _topk_dense(S, k)
+
+
+def _hits(Y, top):
+    """Boolean array like ``top``: whether each predicted column is positive in CSR ``Y``.
+
+    Uses one global sorted key ``row * n_labels + col`` per stored positive (CSR with sorted
+    indices is already in that order), so the lookup is a single searchsorted.
+    """
+    n, L = Y.shape
+    if top.size == 0 or Y.nnz == 0:
+        return np.zeros(top.shape, dtype=bool)
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(Y.indptr))
+    keys = rows * L + Y.indices.astype(np.int64)
+    query = np.arange(n, dtype=np.int64)[:, None] * L + top
+    pos = np.searchsorted(keys, query)
+    pos_clipped = np.minimum(pos, keys.size - 1)
+    # Padding (-1) must never match: row*L - 1 is the previous row's last column.
+    return (keys[pos_clipped] == query) & (pos < keys.size) & (top >= 0)
+
+
+def _prepare(y_true, y_score, k):
+    k = _check_k(k)
+    Y = _check_indicator(y_true, "y_true")
+    S = _check_scores(y_score, Y.shape)
+    top = _topk(S, k)
+    hits = _hits(Y, top)
+    n_pos = np.diff(Y.indptr)
+    return Y, S, k, top, hits, n_pos
+
+
+def _mean_over_positive_rows(values, n_pos, metric):
+    valid = n_pos > 0
+    if not valid.any():
+        warnings.warn(
+            f"{metric} is undefined: no row of y_true has a positive label; returning 0.0.",
+            UndefinedMetricWarning,
+            stacklevel=3,
+        )
+        return 0.0
+    return float(np.mean(values[valid]))
+
+
+# --------------------------------------------------------------------------------------------
+# Ranking metrics
+# --------------------------------------------------------------------------------------------
+
+
+def precision_at_k(y_true, y_score, *, k=5):
+    """Precision at k: the fraction of the top ``k`` ranked labels that are relevant.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix of the true labels.
+    y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
+        Scores; higher means more likely. Ties are broken by the lower column index.
+    k : int, default=5
+        Number of top-ranked labels considered.
+
+    Returns
+    -------
+    float
+        Mean of ``hits / k`` over the rows with at least one positive label.
+
+    See Also
+    --------
+    recall_at_k, ndcg_at_k, psprecision_at_k
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from plantlearn.metrics import precision_at_k
+    >>> y_true = np.array([[1, 0, 1], [0, 1, 0]])
+    >>> y_score = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, 0.1]])
+    >>> precision_at_k(y_true, y_score, k=1)
+    1.0
+    >>> precision_at_k(y_true, y_score, k=2)
+    0.5
+    """
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    return _mean_over_positive_rows(hits.sum(axis=1) / k, n_pos, "precision_at_k")
+
+
+def recall_at_k(y_true, y_score, *, k=5):
+    """Recall at k: the fraction of a row's relevant labels found in its top ``k``.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix of the true labels.
+    y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
+        Scores; higher means more likely. Ties are broken by the lower column index.
+    k : int, default=5
+        Number of top-ranked labels considered.
+
+    Returns
+    -------
+    float
+        Mean of ``hits / n_positives`` over the rows with at least one positive label.
+
+    See Also
+    --------
+    precision_at_k
+    """
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_row = hits.sum(axis=1) / n_pos
+    return _mean_over_positive_rows(per_row, n_pos, "recall_at_k")
+
+
+def ndcg_at_k(y_true, y_score, *, k=5):
+    """Normalised discounted cumulative gain at k with binary gains.
+
+    ``DCG@k = sum_{j=1..k} rel_j / log2(j + 1)`` and the ideal DCG places ``min(k, n_pos)``
+    relevant labels first.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix of the true labels.
+    y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
+        Scores; higher means more likely. Ties are broken by the lower column index.
+    k : int, default=5
+        Rank cut-off.
+
+    Returns
+    -------
+    float
+        Mean nDCG@k over the rows with at least one positive label.
+
+    Notes
+    -----
+    :func:`sklearn.metrics.ndcg_score` differs: it averages over tied scores instead of breaking
+    ties, and it rejects sparse targets. On tie-free scores where every row has a positive the
+    two agree.
+    """
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    width = top.shape[1]
+    discount = 1.0 / np.log2(np.arange(width, dtype=np.float64) + 2.0)
+    dcg = hits @ discount if width else np.zeros(Y.shape[0])
+    # ideal[m] = DCG of m hits in the first m ranks.
+    ideal = np.concatenate(([0.0], np.cumsum(discount)))
+    idcg = ideal[np.minimum(n_pos, width)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_row = dcg / idcg
+    return _mean_over_positive_rows(per_row, n_pos, "ndcg_at_k")
+
+
+def _check_propensities(propensities, n_labels):
+    if propensities is None:
+        raise TypeError("psprecision_at_k needs propensities=..., e.g. jain_propensity(Y_train).")
+    p = np.asarray(propensities, dtype=np.float64)
+    if p.ndim != 1 or p.shape[0] != n_labels:
+        raise ValueError(
+            f"propensities must have shape ({n_labels},) to match y_true's {n_labels} labels; "
+            f"got shape {p.shape}."
+        )
+    if not np.all(np.isfinite(p)) or np.any(p <= 0):
+        raise ValueError("propensities must be finite and strictly positive.")
+    return p
+
+
+def psprecision_at_k(y_true, y_score, *, k=5, propensities, normalize=True):
+    """Propensity-scored precision at k (Jain et al., 2016).
+
+    Each hit on label ``l`` is weighted by ``1 / propensities[l]``, so rare (low-propensity)
+    labels count more: ``PSP@k = sum_{j<=k} rel_j / p_{r_j} / k``.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix of the true labels.
+    y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
+        Scores; higher means more likely. Ties are broken by the lower column index.
+    k : int, default=5
+        Number of top-ranked labels considered.
+    propensities : array-like of shape (n_labels,)
+        Strictly positive label propensities, usually ``jain_propensity(Y_train)``.
+    normalize : bool, default=True
+        If True, divide the dataset's mean PSP@k by the mean PSP@k of the best possible ranking
+        (each row ranks its positives by decreasing ``1 / p``): a ratio of means, as in pyxclib,
+        which lies in ``[0, 1]``. If False, return the raw mean, which is not bounded by 1.
+
+    Returns
+    -------
+    float
+        (Normalised) PSP@k over the rows with at least one positive label.
+
+    See Also
+    --------
+    jain_propensity, precision_at_k
+
+    References
+    ----------
+    Jain, Prabhu and Varma, "Extreme Multi-label Loss Functions for Recommendation, Tagging,
+    Ranking & Other Missing Label Applications", KDD 2016.
+    """
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    p = _check_propensities(propensities, Y.shape[1])
+    inv = 1.0 / p
+    gain = np.where(hits, inv[np.maximum(top, 0)], 0.0)
+    per_row = gain.sum(axis=1) / k
+    if not normalize:
+        return _mean_over_positive_rows(per_row, n_pos, "psprecision_at_k")
+    valid = n_pos > 0
+    if not valid.any():
+        return _mean_over_positive_rows(per_row, n_pos, "psprecision_at_k")
+    # Best ranking: each row's positives by decreasing inverse propensity, top min(k, n_pos).
+    rows = np.repeat(np.arange(Y.shape[0], dtype=np.int64), n_pos)
+    w = inv[Y.indices]
+    order = np.lexsort((-w, rows))
+    rank = np.arange(rows.size, dtype=np.int64) - Y.indptr[rows[order]]
+    keep = rank < k
+    best = np.bincount(rows[order][keep], weights=w[order][keep], minlength=Y.shape[0]) / k
+    return float(per_row[valid].sum() / best[valid].sum())
+
+
+def jain_propensity(Y, *, A=0.55, B=1.5):
+    """Label propensities of Jain et al. (2016) from a training label matrix.
+
+    ``p_l = 1 / (1 + C * exp(-A * log(N_l + B)))`` with ``C = (log N - 1) * (B + 1) ** A``,
+    where ``N`` is the number of documents and ``N_l`` the number of documents with label ``l``
+    (natural logarithms).
+
+    Parameters
+    ----------
+    Y : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix of the training labels.
+    A : float, default=0.55
+        Dataset-dependent constant (0.55 for most datasets in the XMC repository; 0.6 for
+        Amazon, 0.5 for Wikipedia-LSHTC).
+    B : float, default=1.5
+        Dataset-dependent constant (1.5 for most datasets; 2.6 for Amazon, 0.4 for Wikipedia).
+
+    Returns
+    -------
+    ndarray of shape (n_labels,)
+        Propensities in ``(0, 1)``; frequent labels get values close to 1.
+
+    Raises
+    ------
+    ValueError
+        If ``Y`` has fewer than 3 rows: ``C`` would not be positive (``log N <= 1``).
+    """
+    Yc = _check_indicator(Y, "Y")
+    N = Yc.shape[0]
+    if N < 3:
+        raise ValueError(
+            f"jain_propensity needs at least 3 documents (log N must exceed 1); got {N}."
+        )
+    counts = np.asarray(Yc.sum(axis=0), dtype=np.float64).ravel()
+    C = (np.log(N) - 1.0) * (B + 1.0) ** A
+    return 1.0 / (1.0 + C * np.exp(-A * np.log(counts + B)))
+
+
+# --------------------------------------------------------------------------------------------
+# Set-based metrics
+# --------------------------------------------------------------------------------------------
+
+
+def _check_pred_pair(y_true, y_pred):
+    Y = _check_indicator(y_true, "y_true")
+    P = _check_indicator(y_pred, "y_pred")
+    if Y.shape != P.shape:
+        raise ValueError(f"y_true and y_pred have different shapes: {Y.shape} != {P.shape}.")
+    return Y, P
+
+
+def micro_f1(y_true, y_pred):
+    """Micro-averaged F1 of binary multi-label predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrices.
+
+    Returns
+    -------
+    float
+        ``2 TP / (2 TP + FP + FN)`` over all (document, label) pairs; 0.0 when there are no
+        positives in either matrix.
+    """
+    Y, P = _check_pred_pair(y_true, y_pred)
+    return float(f1_score(Y, P, average="micro", zero_division=0))
+
+
+def _resolve_labels(labels, Y):
+    L = Y.shape[1]
+    if isinstance(labels, str):
+        if labels == "all":
+            return np.arange(L)
+        if labels == "present":
+            return np.flatnonzero(np.diff(sp.csc_matrix(Y).indptr) > 0)
+        raise ValueError(
+            f"labels must be 'all', 'present' or an array of column indices; got {labels!r}."
+        )
+    idx = np.asarray(labels)
+    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError("labels must be a 1-D array of integer column indices.")
+    if idx.size and (idx.min() < 0 or idx.max() >= L):
+        raise ValueError(f"labels contains column indices outside [0, {L}).")
+    return idx.astype(np.int64)
+
+
+def macro_f1(y_true, y_pred, *, labels="all"):
+    """Macro-averaged F1: the unweighted mean of per-label F1 scores.
+
+    Parameters
+    ----------
+    y_true, y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrices.
+    labels : {"all", "present"} or array-like of int, default="all"
+        Which labels (columns) the mean runs over. ``"all"``: every column; a label with neither
+        true nor predicted positives scores 0 (``zero_division=0``), which penalises label
+        spaces with many labels absent from the evaluation data. ``"present"``: the labels with
+        at least one positive in ``y_true``. An array: those column indices (e.g. training
+        labels that also occur in test, as in the project's baselines).
+
+    Returns
+    -------
+    float
+        Macro F1; 0.0 with a warning when the selection is empty.
+    """
+    Y, P = _check_pred_pair(y_true, y_pred)
+    idx = _resolve_labels(labels, Y)
+    if idx.size == 0:
+        warnings.warn(
+            "macro_f1 is undefined: no label selected; returning 0.0.",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+        return 0.0
+    return float(f1_score(Y, P, average="macro", labels=idx, zero_division=0))
+
+
+# --------------------------------------------------------------------------------------------
+# Label-frequency buckets
+# --------------------------------------------------------------------------------------------
+
+
+def _bucket_names(bins):
+    edges = [int(b) for b in bins]
+    names = []
+    prev = None
+    for e in edges:
+        if prev is None:
+            names.append("unseen" if e == 0 else f"0-{e}")
+        else:
+            lo = prev + 1
+            names.append(str(e) if lo == e else f"{lo}-{e}")
+        prev = e
+    names.append(f">{edges[-1]}")
+    return edges, names
+
+
+def frequency_bucket_report(y_true, y_score, y_train, *, y_pred=None, bins=(0, 5, 50), k=5):
+    """Break ranking (and optionally F1) quality down by the labels' training frequency.
+
+    Labels are put into buckets by how many training documents carry them: with the default
+    ``bins=(0, 5, 50)`` the buckets are ``"unseen"`` (0 documents), ``"1-5"``, ``"6-50"`` and
+    ``">50"``. Edges are inclusive upper bounds.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix of the evaluation labels.
+    y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
+        Scores for the evaluation documents.
+    y_train : {array-like, sparse matrix} of shape (n_train, n_labels)
+        0/1 indicator matrix of the training labels, in the same label space.
+    y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels), default=None
+        Binary predictions; when given, each row also reports ``macro_f1``.
+    bins : sequence of int, default=(0, 5, 50)
+        Strictly increasing, non-negative bucket upper bounds; a last bucket takes everything
+        above the last edge. A first edge of 0 names the first bucket ``"unseen"``.
+    k : int, default=5
+        Cut-off for the recall column.
+
+    Returns
+    -------
+    list of dict
+        One dict per bucket, in bin order, with keys
+
+        - ``bucket``: name, e.g. ``"1-5"``;
+        - ``n_labels``: labels in the bucket;
+        - ``n_labels_in_test``: those with at least one positive in ``y_true``;
+        - ``n_test_positives``: positive (document, label) pairs of the bucket in ``y_true``;
+        - ``recall_at_k``: the fraction of those pairs whose label is in the document's top
+          ``k`` (NaN when the bucket has no positives);
+        - ``macro_f1`` (only with ``y_pred``): macro F1 over the bucket's labels present in
+          ``y_true`` (NaN when there are none).
+
+    See Also
+    --------
+    format_report
+    """
+    k = _check_k(k)
+    Y = _check_indicator(y_true, "y_true")
+    S = _check_scores(y_score, Y.shape)
+    T = _check_indicator(y_train, "y_train")
+    if T.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"y_train has {T.shape[1]} labels but y_true has {Y.shape[1]}; both must use the "
+            "same label space."
+        )
+    P = None
+    if y_pred is not None:
+        Y, P = _check_pred_pair(Y, y_pred)
+    if len(bins) == 0:
+        raise ValueError("bins must contain at least one edge.")
+    edges = np.asarray(bins)
+    if edges.ndim != 1 or not np.issubdtype(edges.dtype, np.integer):
+        raise ValueError(f"bins must be a 1-D sequence of integers; got {bins!r}.")
+    if edges[0] < 0 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins must be non-negative and strictly increasing; got {bins!r}.")
+    edges, names = _bucket_names(edges)
+
+    L = Y.shape[1]
+    train_freq = np.bincount(T.indices, minlength=L)
+    # np.digitize with right=True maps freq <= edges[0] to 0, (edges[i-1], edges[i]] to i.
+    bucket_of = np.digitize(train_freq, edges, right=True)
+
+    top = _topk(S, k)
+    hits = _hits(Y, top)
+    test_pos = np.bincount(Y.indices, minlength=L)
+    found = np.bincount(top[hits], minlength=L)
+
+    rows = []
+    for b, name in enumerate(names):
+        members = np.flatnonzero(bucket_of == b)
+        n_positives = int(test_pos[members].sum())
+        present = members[test_pos[members] > 0]
+        row = {
+            "bucket": name,
+            "n_labels": int(members.size),
+            "n_labels_in_test": int(present.size),
+            "n_test_positives": n_positives,
+            "recall_at_k": float(found[members].sum() / n_positives) if n_positives else np.nan,
+        }
+        if P is not None:
+            row["macro_f1"] = (
+                float(f1_score(Y, P, average="macro", labels=present, zero_division=0))
+                if present.size
+                else np.nan
+            )
+        rows.append(row)
+    return rows
+
+
+def format_report(rows, *, digits=4):
+    """Format rows of dicts (e.g. from :func:`frequency_bucket_report`) as a plain-text table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Table rows; columns are the keys in order of first appearance.
+    digits : int, default=4
+        Decimals shown for floats. NaN and missing cells are shown as ``-``.
+
+    Returns
+    -------
+    str
+        A table with a header line, a rule and one line per row, columns right-aligned.
+    """
+    rows = list(rows)
+    columns = []
+    for row in rows:
+        if not isinstance(row, dict):
+            raise TypeError(f"format_report expects a list of dicts; got a {type(row).__name__}.")
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+
+    def cell(value):
+        if value is None:
+            return "-"
+        if isinstance(value, (float, np.floating)):
+            return "-" if np.isnan(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    table = [[str(c) for c in columns]]
+    table += [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    lines = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Scorers
+# --------------------------------------------------------------------------------------------
+
+
+def precision_at_k_scorer(k=5):
+    """A GridSearchCV scorer computing :func:`precision_at_k` on ``predict_proba``.
+
+    Parameters
+    ----------
+    k : int, default=5
+        Rank cut-off.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float`` (higher is better).
+
+    Notes
+    -----
+    scikit-learn post-processes ``predict_proba`` for estimators whose ``classes_`` look like a
+    binary problem (two classes), keeping one column; multi-label estimators used with these
+    scorers must expose ``classes_`` that do not (or none at all, for non-classifiers).
+    """
+    _check_k(k)
+    return make_scorer(precision_at_k, response_method="predict_proba", k=k)
+
+
+def ndcg_at_k_scorer(k=5):
+    """A GridSearchCV scorer computing :func:`ndcg_at_k` on ``predict_proba``.
+
+    Parameters
+    ----------
+    k : int, default=5
+        Rank cut-off.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float`` (higher is better).
+
+    See Also
+    --------
+    precision_at_k_scorer : notes on ``classes_``.
+    """
+    _check_k(k)
+    return make_scorer(ndcg_at_k, response_method="predict_proba", k=k)
+
+
+def psprecision_at_k_scorer(propensities, *, k=5, normalize=True):
+    """A GridSearchCV scorer computing :func:`psprecision_at_k` on ``predict_proba``.
+
+    Parameters
+    ----------
+    propensities : array-like of shape (n_labels,)
+        Fixed label propensities, computed once from the full training label matrix (as XMC
+        benchmarks do) rather than per fold, so that every fold is scored with the same weights.
+    k : int, default=5
+        Rank cut-off.
+    normalize : bool, default=True
+        See :func:`psprecision_at_k`.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float`` (higher is better).
+    """
+    _check_k(k)
+    p = np.asarray(propensities, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"propensities must be 1-D (n_labels,); got shape {p.shape}.")
+    _check_propensities(p, p.shape[0])
+    return make_scorer(
+        psprecision_at_k,
+        response_method="predict_proba",
+        k=k,
+        propensities=p,
+        normalize=normalize,
+    )
