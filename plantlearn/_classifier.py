@@ -232,14 +232,18 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def _stage_one(self, X, Y, seed):
         """Fitted MI and L2R steps: reused from a PlantInput, else fitted here."""
         t0 = time.perf_counter()
-        texts, mi, Y_csr, kind, classes = fitted_mi_for(X, Y, self.mi)
+        from ._mi_initializer import MIInitializer
+
+        # Default stage-1 steps report progress at the classifier's verbosity.
+        mi_param = self.mi if self.mi is not None else MIInitializer(verbose=self.verbose)
+        texts, mi, Y_csr, kind, classes = fitted_mi_for(X, Y, mi_param)
         t1 = time.perf_counter()
         ltr = None
         if self.plant:
             if isinstance(X, PlantInput) and X.ltr is not None:
                 ltr = X.ltr
             else:
-                ltr = clone(self.ltr) if self.ltr is not None else LTRPretrainer()
+                ltr = clone(self.ltr) if self.ltr is not None else LTRPretrainer(verbose=self.verbose)
                 if ltr.random_state is None:
                     ltr.set_params(random_state=seed)
                 if ltr.device == "auto" and self.device != "auto":
@@ -257,12 +261,18 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         n_chunks = self.max_chunks if self.stateful else 1
         return self.tokenizer_.encode_chunks(texts, max_length=self.max_length, max_chunks=n_chunks)
 
-    def _build_net(self, vocab_size, n_labels, key_dim):
-        return PlantNet(
-            vocab_size, n_labels, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
-            key_dim=key_dim, encoder=clone_encoder(self.encoder), dropout=self.dropout,
-            inattention_k=self.inattention_k,
-        )
+    def _build_net(self, vocab_size, n_labels, key_dim, seed=0):
+        # Module constructors draw their initial weights from torch's global
+        # generator: seed it inside a fork so that a refit with the same
+        # random_state starts from the same weights and the caller's global
+        # random state is left untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return PlantNet(
+                vocab_size, n_labels, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
+                key_dim=key_dim, encoder=clone_encoder(self.encoder), dropout=self.dropout,
+                inattention_k=self.inattention_k,
+            )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, Y):
@@ -302,7 +312,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             self.tokenizer_ = mi.tokenizer_
             self._target_kind = kind
             n_labels = Y_csr.shape[1]
-            net = self._build_net(self.tokenizer_.vocab_size, n_labels, self._key_dim(ltr))
+            net = self._build_net(self.tokenizer_.vocab_size, n_labels, self._key_dim(ltr), seed)
             gen = torch.Generator().manual_seed(seed)
             net.attention.reset_random(gen)
             if self.plant:
@@ -446,6 +456,38 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             self.net_.cpu()
         return idx_out, prob_out
 
+    def score(self, X, Y, sample_weight=None):
+        """Subset accuracy: the share of documents whose predicted label set is exactly right.
+
+        scikit-learn's default score for multi-label classifiers, here for every
+        target format ``fit`` accepts (the inherited one rejects label lists).
+
+        Parameters
+        ----------
+        X : iterable of str
+            Documents.
+        Y : sparse matrix, 0/1 array of shape (n_documents, n_labels), or list of label lists
+            True labels, in any format ``fit`` accepts.
+        sample_weight : array-like of shape (n_documents,), optional
+
+        Returns
+        -------
+        score : float
+        """
+        from sklearn.metrics import accuracy_score
+
+        check_is_fitted(self, "net_")
+        classes = self.classes_ if self._target_kind == "labels" else None
+        Y_csr, _, _ = check_targets(Y, classes=classes, require_positive=False)
+        threshold = np.asarray(self.threshold_, dtype=np.float32)
+        pred = sp.csr_matrix(self.predict_proba(X) >= threshold)
+        if Y_csr.shape != pred.shape:
+            raise ValueError(
+                f"Y has shape {Y_csr.shape} but the model predicts {pred.shape} "
+                f"(documents x labels)."
+            )
+        return float(accuracy_score(Y_csr, pred, sample_weight=sample_weight))
+
     # ---------------------------------------------------------- persistence
 
     def __getstate__(self):
@@ -505,7 +547,12 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             if path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
                 os.replace(path, old / "model")
-                os.replace(tmp, path)
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    os.replace(old / "model", path)  # put the previous model back
+                    shutil.rmtree(old, ignore_errors=True)
+                    raise
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, path)
@@ -575,6 +622,84 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         model.loss_curve_ = []
         model.validation_scores_ = []
         return model
+
+    # --------------------------------------------------------- explanations
+
+    def explain(self, X, top_labels=5, top_tokens=10):
+        """The words the trained attention weighed most for each top label.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Documents (a bare str is an error, as in :meth:`predict`).
+        top_labels : int, default=5
+            Explain this many of the most probable labels per document.
+        top_tokens : int, default=10
+            Word occurrences kept per label, by decreasing attention weight.
+
+        Returns
+        -------
+        explanations : list of list of dict
+            Per document, per label (most probable first) a dict with
+            ``"label"`` (class name or index), ``"probability"`` and
+            ``"tokens"``: a list of ``{"token", "weight", "start", "end",
+            "prior"}``, one per word occurrence, sorted by decreasing weight.
+            ``text[start:end]`` is ``token``; ``weight`` is the label's final
+            attention weight on that position in [0, 1] (over all chunks of a
+            long document, summing to 1 over the positions read); ``prior`` is
+            the planted L2R model's static score ``u_t . v_l + b_t`` of the
+            word, or None without planting. Positions the attention never
+            reads (unknown words, positions masked by ``inattention_k``, text
+            past ``max_length * max_chunks`` words) are left out.
+
+        See Also
+        --------
+        explain_html : the same as a self-contained HTML page.
+
+        Examples
+        --------
+        >>> from plantlearn.datasets import make_multilabel_text
+        >>> X, Y = make_multilabel_text(n_samples=300, n_labels=6, random_state=0)
+        >>> clf = PlantClassifier(max_iter=1, random_state=0).fit(X, Y)  # doctest: +SKIP
+        >>> first = clf.explain(X[:1], top_labels=2)[0][0]  # doctest: +SKIP
+        >>> sorted(first), sorted(first["tokens"][0])  # doctest: +SKIP
+        (['label', 'probability', 'tokens'], ['end', 'prior', 'start', 'token', 'weight'])
+        """
+        from ._explain import explain
+
+        return explain(self, X, top_labels=top_labels, top_tokens=top_tokens)
+
+    def explain_html(self, X, path=None, top_labels=5, top_tokens=10, *, ids=None, labels=None):
+        """Explanations as one self-contained HTML page (inline CSS, no scripts).
+
+        For each document and each of its ``top_labels`` most probable labels
+        the text is shown with the label's attention as highlight intensity,
+        next to two rankings of the document's words: by the planted L2R
+        prior and by the trained attention.
+
+        Parameters
+        ----------
+        X : iterable of str
+        path : str or path-like, optional
+            Also write the page to this file (UTF-8).
+        top_labels, top_tokens : int
+            As in :meth:`explain`.
+        ids : sequence, optional
+            A title per document.
+        labels : sequence of label lists, optional
+            True labels per document, marked in the report.
+
+        Returns
+        -------
+        page : str
+        """
+        from ._explain import explain_html, write_html
+
+        page = explain_html(self, X, top_labels=top_labels, top_tokens=top_tokens,
+                            ids=ids, labels=labels)
+        if path is not None:
+            write_html(page, path)
+        return page
 
 
 def _sigmoid(z):

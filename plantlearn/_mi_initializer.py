@@ -24,7 +24,8 @@ def text_input_tags(tags):
     tags.input_tags.string = True
     tags.input_tags.two_d_array = False
     tags.target_tags.required = True
-    tags.target_tags.two_d_labels = True
+    # Not two_d_labels: sklearn reserves that for label transformers whose X *is*
+    # the target (MultiLabelBinarizer), and its checks then call fit(y) alone.
     return tags
 
 
@@ -188,7 +189,10 @@ class MIInitializer(TransformerMixin, BaseEstimator):
         self.grades_ = grades
         self.token_document_frequency_ = token_df
         self.label_document_frequency_ = label_df
-        self.empty_labels_ = np.flatnonzero(label_df == 0)
+        # A fresh array, not flatnonzero's view: joblib.hash includes strides, an
+        # empty view has (8,) but comes back from joblib's cache as (0,), so
+        # Pipeline(memory=...) never found the steps after this one in its cache.
+        self.empty_labels_ = np.flatnonzero(label_df == 0).copy()
         self.classes_ = classes
         self.n_documents_ = len(texts)
         self.tokenize_time_ = t1 - t0

@@ -30,33 +30,42 @@ Word splitting
 Vocabulary order
     For ``kind="word"`` ids are: ``[PAD]`` = 0, ``[UNK]`` = 1, then the
     words by descending count in the fit texts, ties broken by code-point
-    order of the word (the order of Python's ``sorted``). This is what the
-    Rust ``WordLevelTrainer`` does (it sorts by count, then by word), so
-    the result never depends on hash order; a test pins the rule against a
-    pure-Python count. For the subword kinds the ids are: the two special
-    tokens, then the trainer's own (deterministic, see ``_fit_subword``)
-    order.
+    order of the word (the order of Python's ``sorted``). The ids are
+    assigned in Python from exact counts, so they never depend on hash
+    order. For the subword kinds the ids are: the two special tokens, then
+    the trainer's own order, made deterministic (see ``_fit_subword``).
 Speed
     The Hugging Face normalisers track character alignments and cost about
     as much as all the rest of the pipeline. For pure-ASCII documents they
     do nothing except lowercasing, so such documents take an exact fast
-    path: one ``bytes.translate`` (lowercase, non-word byte -> space) and a
-    Rust ``WhitespaceSplit`` tokenizer sharing the same model. Non-ASCII
-    documents go through the full pipeline. Both paths are proven to agree
-    by the tests (exhaustively over all ASCII characters).
+    path: one ``bytes.translate`` (lowercase, non-word byte -> space), then
+    a whitespace split. Encoding runs it through a Rust ``WhitespaceSplit``
+    tokenizer sharing the fitted model (parallel batch encoder); word
+    counting in ``fit`` uses ``str.split`` and ``Counter`` (C code, about a
+    third of the CPU time of the Rust WordLevel trainer). Non-ASCII
+    documents go through the full pipeline. The paths are tested to agree
+    (exhaustively over all ASCII characters).
 Parallelism and fork
     Encoding uses the Rust batch encoder, which runs on all cores. The
-    ``TOKENIZERS_PARALLELISM`` environment variable is deliberately left
-    alone: since tokenizers 0.23 the Rust thread pool is rebuilt in a
-    forked child, so forking after use neither deadlocks nor prints the
-    old "process just got forked" warning (a test checks this).
-    Changing the variable would silently change the behaviour of every
-    other Hugging Face tokenizer in the user's process.
+    ``TOKENIZERS_PARALLELISM`` environment variable is never changed in
+    this process: doing so would silently change every other Hugging Face
+    tokenizer of the user. tokenizers >= 0.23.3 rebuilds its thread pool in
+    a forked child, so forking after use neither deadlocks nor prints the
+    old "process just got forked" warning (a test checks this). Older
+    releases disable parallelism in the child themselves but warn once per
+    child (e.g. per DataLoader worker); for them only, the first fit/encode
+    installs a fork hook that sets the variable to "false" just across
+    ``os.fork()`` when the user has not set it, so the child inherits an
+    explicit setting (no warning, same serial behaviour) and the parent's
+    environment is restored immediately.
 """
 
 import json
 import numbers
+import os
+import re
 import sys
+from collections import Counter
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -84,6 +93,50 @@ _SEPARATOR_PATTERN = r"[^\w]+"
 # keeps strings and offsets for every token, ~100 bytes each, so encoding a
 # whole large corpus at once would hold gigabytes of temporaries.
 _ENCODE_CHUNK_CHARS = 1 << 22
+# Texts per batch when counting the words of non-ASCII texts.
+_COUNT_BATCH = 256
+
+
+# First release verified to keep its Rust thread pool usable after fork.
+_FORK_SAFE_VERSION = (0, 23, 3)
+_PARALLELISM_ENV = "TOKENIZERS_PARALLELISM"
+_fork_guard_installed = False
+_fork_guard_set_env = False
+
+
+def _version_tuple(version):
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def _fork_guard_before():
+    global _fork_guard_set_env
+    if _PARALLELISM_ENV not in os.environ:
+        os.environ[_PARALLELISM_ENV] = "false"
+        _fork_guard_set_env = True
+
+
+def _fork_guard_after_in_parent():
+    global _fork_guard_set_env
+    if _fork_guard_set_env:
+        os.environ.pop(_PARALLELISM_ENV, None)
+        _fork_guard_set_env = False
+
+
+def _install_fork_guard(version=_TOKENIZERS_VERSION):
+    """Silence old tokenizers' fork warning; see "Parallelism and fork".
+
+    Installed on first use rather than at import, and only for releases
+    older than ``_FORK_SAFE_VERSION``.
+    """
+    global _fork_guard_installed
+    if _fork_guard_installed or not hasattr(os, "register_at_fork"):
+        return
+    _fork_guard_installed = True
+    if _version_tuple(version) < _FORK_SAFE_VERSION:
+        os.register_at_fork(
+            before=_fork_guard_before,
+            after_in_parent=_fork_guard_after_in_parent,
+        )
 
 
 def _ascii_table(lowercase):
@@ -100,6 +153,74 @@ def _ascii_table(lowercase):
     for b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
         table[b] = b + 32 if lowercase else b
     return bytes(table)
+
+
+def _translate(text, table):
+    """Apply the ASCII fast-path table to an ASCII-only str."""
+    return text.encode("ascii").translate(table).decode("ascii")
+
+
+def _no_words_message(n_texts):
+    return (
+        f"the {n_texts} training text(s) contain no words: after "
+        "normalisation every text is empty or only whitespace, punctuation "
+        "or symbols"
+    )
+
+
+def _count_words(texts, normalizer, table):
+    """Count the words of ``texts`` exactly as the full pipeline splits them.
+
+    Texts that are ASCII, or become ASCII once normalised (most accented
+    Latin text), are counted with ``str.split`` and ``Counter``, which run
+    in C and cost about a third of the Rust WordLevel trainer per word. The
+    remaining texts (other scripts) are counted in Rust: a WordLevel
+    trainer finds their words, a batch encode with that vocabulary and a
+    ``bincount`` counts them.
+    """
+    counts = Counter()
+    residual = []
+    for i, text in enumerate(texts):
+        if not text.isascii():
+            text = normalizer.normalize_str(text)
+            if not text.isascii():
+                residual.append(i)
+                continue
+        counts.update(_translate(text, table).split())
+    if residual:
+        tok = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
+        tok.normalizer = normalizer
+        tok.pre_tokenizer = _make_pre_tokenizer()
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=sys.maxsize, min_frequency=1,
+            special_tokens=[PAD_TOKEN, UNK_TOKEN], show_progress=False,
+        )
+        # Raw texts again (normalised by Rust, in parallel) rather than
+        # keeping a normalised copy of a possibly large corpus in memory.
+        tok.train_from_iterator(
+            (texts[i] for i in residual), trainer, length=len(residual)
+        )
+        # Encode with a fresh tokenizer: the trainer made [PAD]/[UNK] added
+        # tokens of `tok`, which would turn a literal "[PAD]" into a special
+        # token instead of the word "pad".
+        counter_tok = Tokenizer(tok.model)
+        counter_tok.normalizer = normalizer
+        counter_tok.pre_tokenizer = _make_pre_tokenizer()
+        n_ids = counter_tok.get_vocab_size()
+        id_counts = np.zeros(n_ids, dtype=np.int64)
+        encode = _batch_encoder(counter_tok)
+        for start in range(0, len(residual), _COUNT_BATCH):
+            batch = [texts[i] for i in residual[start:start + _COUNT_BATCH]]
+            encs = encode(batch, add_special_tokens=False)
+            ids = np.concatenate(
+                [np.asarray(e.ids, dtype=np.int64) for e in encs]
+                + [np.zeros(0, dtype=np.int64)]
+            )
+            id_counts += np.bincount(ids, minlength=n_ids)
+        for word, i in counter_tok.get_vocab().items():
+            if i > UNK_ID and id_counts[i]:
+                counts[word] += int(id_counts[i])
+    return counts
 
 
 def _make_normalizer(lowercase, strip_accents):
@@ -302,42 +423,29 @@ class TextTokenizer(BaseEstimator):
         """
         self._validate_params()
         texts = _check_texts(texts, min_count=1)
+        _install_fork_guard()
         lowercase = bool(self.lowercase)
         normalizer = _make_normalizer(lowercase, bool(self.strip_accents))
         table = _ascii_table(lowercase)
 
-        n_non_ascii = sum(1 for t in texts if not t.isascii())
-        if n_non_ascii == 0:
-            # Translated ASCII text only has word bytes and spaces, so the
-            # cheap whitespace split is exact.
-            train_pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        else:
-            train_pre_tokenizer = _make_pre_tokenizer()
-
-        def normalized_texts():
-            # Everything the trainer sees is already normalised, so the
-            # trainer's own tokenizer needs no (slow) normaliser. Non-ASCII
-            # texts are normalised by exactly the normaliser encode() uses.
-            for text in texts:
-                if text.isascii():
-                    yield text.encode("ascii").translate(table).decode("ascii")
-                else:
-                    yield normalizer.normalize_str(text)
-
         if self.kind == "word":
-            model = self._fit_word(normalized_texts(), len(texts), train_pre_tokenizer)
-        else:
-            model = self._fit_subword(
-                normalized_texts, len(texts), train_pre_tokenizer
+            model = models.WordLevel(
+                vocab=self._word_vocabulary(texts, normalizer, table),
+                unk_token=UNK_TOKEN,
             )
-        # A fresh Tokenizer around the trained model: the trainer registered
+        else:
+            model = self._fit_subword(texts, normalizer, table)
+
+        # A fresh Tokenizer around the model: the subword trainers register
         # [PAD]/[UNK] (and the WordPiece "##c" helpers) as *added* tokens on
-        # the training tokenizer, which would make a literal "[PAD]" in a
+        # their training tokenizer, which would make a literal "[PAD]" in a
         # text encode to 0. The fresh one has no added tokens.
         hf = Tokenizer(model)
         vocab = hf.get_vocab()
         if len(vocab) <= 2:
-            self._raise_no_words(texts, normalizer, table)
+            # Subword kinds only (the word kind raises while counting): the
+            # alphabet alone would give more ids, so there were no words.
+            raise ValueError(_no_words_message(len(texts)))
         if vocab.get(PAD_TOKEN) != PAD_ID or vocab.get(UNK_TOKEN) != UNK_ID:
             # Cannot happen with the word splitter above (brackets are never
             # part of a word); guards the id contract against future changes.
@@ -351,31 +459,55 @@ class TextTokenizer(BaseEstimator):
         self._set_fitted(hf, lowercase)
         return self
 
-    def _fit_word(self, text_iter, n_texts, pre_tokenizer):
-        train_tok = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
-        train_tok.pre_tokenizer = pre_tokenizer
-        vocab_limit = sys.maxsize if self.max_vocab is None else self.max_vocab + 2
-        # The Rust trainer counts words in parallel and orders them by
-        # (count descending, word ascending) before cutting at vocab_size,
-        # i.e. exactly the documented id order (see module docstring).
-        trainer = trainers.WordLevelTrainer(
-            vocab_size=vocab_limit,
-            min_frequency=self.min_frequency,
-            special_tokens=[PAD_TOKEN, UNK_TOKEN],
-            show_progress=False,
-        )
-        train_tok.train_from_iterator(text_iter, trainer, length=n_texts)
-        return train_tok.model
+    def _word_vocabulary(self, texts, normalizer, table):
+        """Count the words of ``texts`` and return the WordLevel vocabulary."""
+        counts = _count_words(texts, normalizer, table)
+        if not counts:
+            raise ValueError(_no_words_message(len(texts)))
+        words = [w for w, n in counts.items() if n >= self.min_frequency]
+        if not words:
+            raise ValueError(
+                f"no word occurs at least min_frequency={self.min_frequency} "
+                f"times in the {len(texts)} training text(s) (the most "
+                f"frequent occurs {max(counts.values())} times); lower "
+                "min_frequency"
+            )
+        # The documented id order, independent of any hash order: sort by
+        # code point, then stably by descending count (ties stay sorted).
+        words.sort()
+        words.sort(key=counts.__getitem__, reverse=True)
+        if self.max_vocab is not None:
+            del words[self.max_vocab:]
+        vocab = {PAD_TOKEN: PAD_ID, UNK_TOKEN: UNK_ID}
+        vocab.update(zip(words, range(2, len(words) + 2)))
+        return vocab
 
-    def _fit_subword(self, make_text_iter, n_texts, pre_tokenizer):
-        train_tok_model = (
+    def _fit_subword(self, texts, normalizer, table):
+        if all(text.isascii() for text in texts):
+            # Translated ASCII text only has word bytes and spaces, so the
+            # cheap whitespace split is exact.
+            pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        else:
+            pre_tokenizer = _make_pre_tokenizer()
+
+        def normalized_texts():
+            # Everything the trainer sees is already normalised (by exactly
+            # the normaliser encode() uses), so the training tokenizer needs
+            # no normaliser and ASCII texts skip the slow one.
+            for text in texts:
+                if text.isascii():
+                    yield _translate(text, table)
+                else:
+                    yield normalizer.normalize_str(text)
+
+        model = (
             models.BPE(unk_token=UNK_TOKEN)
             if self.kind == "bpe"
             else models.WordPiece(
                 unk_token=UNK_TOKEN, continuing_subword_prefix=_CONTINUATION
             )
         )
-        train_tok = Tokenizer(train_tok_model)
+        train_tok = Tokenizer(model)
         train_tok.pre_tokenizer = pre_tokenizer
         special = [PAD_TOKEN, UNK_TOKEN]
         if self.kind == "bpe":
@@ -392,8 +524,8 @@ class TextTokenizer(BaseEstimator):
             # "##c" pieces ids in hash-map order, which also breaks merge
             # ties, so vocabularies differ between processes. Declaring every
             # "##c" up front as a special token fixes their ids (sorted);
-            # they are stripped from the added tokens afterwards.
-            alphabet = self._word_alphabet(make_text_iter(), pre_tokenizer)
+            # fit() drops the added tokens afterwards.
+            alphabet = self._word_alphabet(normalized_texts(), pre_tokenizer)
             special += [_CONTINUATION + c for c in alphabet]
             trainer = trainers.WordPieceTrainer(
                 vocab_size=self.subword_vocab_size,
@@ -402,7 +534,7 @@ class TextTokenizer(BaseEstimator):
                 continuing_subword_prefix=_CONTINUATION,
                 show_progress=False,
             )
-        train_tok.train_from_iterator(make_text_iter(), trainer, length=n_texts)
+        train_tok.train_from_iterator(normalized_texts(), trainer, length=len(texts))
         return train_tok.model
 
     @staticmethod
@@ -413,24 +545,6 @@ class TextTokenizer(BaseEstimator):
             chars.update(text)  # set.update over a str runs in C
         # Keep only word characters: exactly those the splitter keeps.
         return sorted(c for c in chars if pre_tokenizer.pre_tokenize_str(c))
-
-    def _raise_no_words(self, texts, normalizer, table):
-        splitter = _make_pre_tokenizer()
-        has_words = any(
-            (text.encode("ascii").translate(table).strip() if text.isascii()
-             else splitter.pre_tokenize_str(normalizer.normalize_str(text)))
-            for text in texts
-        )
-        if not has_words:
-            raise ValueError(
-                f"the {len(texts)} training text(s) contain no words: after "
-                "normalisation every text is empty or only whitespace, "
-                "punctuation or symbols"
-            )
-        raise ValueError(
-            f"no word occurs at least min_frequency={self.min_frequency} times "
-            f"in the {len(texts)} training text(s); lower min_frequency"
-        )
 
     def _set_fitted(self, hf, lowercase):
         self.tokenizer_ = hf
@@ -528,6 +642,7 @@ class TextTokenizer(BaseEstimator):
         characters; inside a slice ASCII texts take the fast path and the
         others the full pipeline, each as one parallel Rust batch.
         """
+        _install_fork_guard()
         table = self._ascii_table
         encode_lean = _batch_encoder(self._lean)
         encode_full = _batch_encoder(self.tokenizer_)
@@ -542,9 +657,7 @@ class TextTokenizer(BaseEstimator):
                 text = texts[i]
                 if text.isascii():
                     ascii_idx.append(i)
-                    ascii_txt.append(
-                        text.encode("ascii").translate(table).decode("ascii")
-                    )
+                    ascii_txt.append(_translate(text, table))
                 else:
                     other_idx.append(i)
                     other_txt.append(text)

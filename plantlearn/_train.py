@@ -149,7 +149,7 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                 opt.step()
                 sched.step()
-                total_loss += float(loss) * len(idx)
+                total_loss += float(loss.detach()) * len(idx)
                 n_seen += len(idx)
             history["loss"].append(total_loss / max(n_seen, 1))
             msg = f"epoch {len(history['loss'])} loss {history['loss'][-1]:.5f}"

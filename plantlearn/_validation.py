@@ -5,6 +5,7 @@ argument is wrong instead of a shape error from deep inside a model.
 """
 
 from collections.abc import Iterable
+from numbers import Number
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,9 +52,22 @@ def _is_label_lists(Y):
     if not isinstance(Y, Iterable):
         return False
     Y = list(Y)
-    return bool(Y) and all(
-        isinstance(row, (list, tuple, set, frozenset)) for row in Y
+    if not Y or not all(isinstance(row, (list, tuple, set, frozenset)) for row in Y):
+        return False
+    # Equal-length rows of 0/1 numbers are an indicator matrix written as
+    # nested lists (sklearn's type_of_target reads them so), not label names.
+    indicator = (
+        all(isinstance(row, (list, tuple)) for row in Y)
+        and len({len(row) for row in Y}) == 1
+        and len(Y[0]) > 0
+        and all(
+            isinstance(v, (Number, np.number, np.bool_))
+            and not isinstance(v, complex)
+            and v in (0, 1)
+            for row in Y for v in row
+        )
     )
+    return not indicator
 
 
 def check_targets(Y, n_samples=None, *, classes=None, name="Y", require_positive=True):

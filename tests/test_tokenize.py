@@ -33,11 +33,14 @@ def _ids(arrays):
     return [a.tolist() for a in arrays]
 
 
-def _random_corpus(seed, n_docs=120, n_words=200):
+def _random_corpus(seed, n_docs=120, n_words=200, scripts=False):
     rng = random.Random(seed)
     words = ["w%d" % i for i in range(n_words)] + [
         "alpha", "Beta", "gamma", "délta", "Ñandú", "ﬁsh", "x_y", "42"
     ]
+    if scripts:
+        # Words that stay non-ASCII after normalisation.
+        words += ["мир", "Привет", "Σοφία", "日本語", "ß"] * 10
     seps = [" ", " ", " ", ", ", ". ", "\n", " - "]
     return [
         "".join(rng.choice(words) + rng.choice(seps)
@@ -69,11 +72,15 @@ def _reference_words(text, lowercase=True, strip_accents=True):
 # ---------------------------------------------------------------- vocabulary
 
 
-@pytest.mark.parametrize("corpus", ["mixed", "ascii"])
+@pytest.mark.parametrize("corpus", ["ascii", "latin", "scripts"])
 def test_vocabulary_order_rule(corpus):
-    texts = _random_corpus(0)
+    # The three counting paths: ASCII, ASCII once normalised, other scripts
+    # (counted in Rust and merged with the rest).
+    texts = _random_corpus(0, scripts=corpus == "scripts")
     if corpus == "ascii":
         texts = [t for t in texts if t.isascii()]
+    elif corpus == "latin":
+        assert not all(t.isascii() for t in texts)
     tok = TextTokenizer(min_frequency=2).fit(texts)
     counts = Counter(w for t in texts for w in _reference_words(t))
     expected = sorted((w for w, n in counts.items() if n >= 2),
@@ -494,3 +501,30 @@ def test_fork_after_parallel_use_is_safe_and_silent(capfd):
         got = pool.apply_async(_encode_in_child, ((tok, texts),)).get(timeout=60)
     assert got == expected
     assert "forked" not in capfd.readouterr().err
+
+
+def test_fork_guard_for_old_tokenizers(monkeypatch):
+    # Only releases older than the verified fork-safe one get the hook, and
+    # the hook touches the variable only across a fork, only when unset.
+    registered = []
+    monkeypatch.setattr(_tokenize, "_fork_guard_installed", False)
+    monkeypatch.setattr(_tokenize.os, "register_at_fork",
+                        lambda **hooks: registered.append(hooks))
+    _tokenize._install_fork_guard("0.23.3")
+    _tokenize._install_fork_guard("0.15.0")  # already decided: no-op
+    assert registered == []
+    monkeypatch.setattr(_tokenize, "_fork_guard_installed", False)
+    _tokenize._install_fork_guard("0.21.1")
+    assert len(registered) == 1
+
+    before = registered[0]["before"]
+    after = registered[0]["after_in_parent"]
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    before()
+    assert _tokenize.os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    after()
+    assert "TOKENIZERS_PARALLELISM" not in _tokenize.os.environ
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
+    before()
+    after()
+    assert _tokenize.os.environ["TOKENIZERS_PARALLELISM"] == "true"

@@ -1,0 +1,17 @@
+"""The tf-idf features shared by the linear comparators.
+
+scikit-learn's ``TfidfVectorizer`` with its default settings (lower-casing, the default
+``token_pattern``, unigrams, ``min_df=1``, raw term counts, l2 normalisation, smoothed idf):
+the same defaults as LibMultiLabel's ``linear.Preprocessor``, so that the sklearn and
+LibMultiLabel one-vs-rest models see identical features. Fitted on the fitting documents only.
+"""
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+TFIDF_PARAMS = {}
+
+
+def tfidf_features(fit_texts, *others):
+    vec = TfidfVectorizer(**TFIDF_PARAMS)
+    X_fit = vec.fit_transform(fit_texts)
+    return (X_fit, *(vec.transform(t) for t in others), vec)
