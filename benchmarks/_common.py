@@ -499,6 +499,9 @@ def _child_entry(target, out_dir, threads):
     out_dir = Path(out_dir)
     meta = {"status": "ok"}
     try:
+        # Own process group: on a timeout the parent stops this child together with any
+        # worker it started (LibMultiLabel's), and nothing else.
+        os.setpgrp()
         with open(out_dir / "kwargs.pkl", "rb") as fh:
             kwargs = pickle.load(fh)
         if threads:
@@ -567,11 +570,7 @@ def run_measured(target, kwargs, *, timeout=None, threads=None):
         proc.join(timeout)
         wall = time.perf_counter() - t0
         if proc.is_alive():
-            proc.terminate()
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+            _stop_group(proc)
             return {"status": "timeout", "wall_seconds": wall,
                     "error": f"stopped after {timeout:.0f} s (--time-limit-min)"}
         meta_path = Path(tmp) / "meta.json"
@@ -588,6 +587,26 @@ def run_measured(target, kwargs, *, timeout=None, threads=None):
         meta["native_pred"] = sp.load_npz(native).tocsr() if native.is_file() else None
         meta["peak_rss_mb"] = max(meta["peak_rss_mb"], meta.get("peak_rss_children_mb") or 0.0)
         return meta
+
+
+def _stop_group(proc):
+    """Terminate a timed-out child and the process group it leads (its workers)."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            # Not a group leader yet (killed while starting): the child alone.
+            (proc.terminate if sig == signal.SIGTERM else proc.kill)()
+        proc.join(wait)
+        if not proc.is_alive():
+            break
+    # Workers that ignored SIGTERM after their parent died.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 # --------------------------------------------------------------------------------------------

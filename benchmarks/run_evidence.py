@@ -33,8 +33,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
 import _common as C  # noqa: E402
 from comparators import COMPARATORS  # noqa: E402
 
@@ -87,7 +85,7 @@ class Bench:
         short = next((k for k, v in C.DATASET_ALIASES.items() if v == split.name), split.name)
         suffix = "_quick" if args.quick else ""
         self.path = out_dir / f"{command}_{short}_{stamp}{suffix}.json"
-        self.lml_status = None
+        self.software = {}
         self.record = {
             "command": command,
             **C.provenance(sys.argv),
@@ -102,6 +100,8 @@ class Bench:
                 "time_limit_min": args.time_limit_min,
                 "lml_python": args.lml_python,
                 "lml_options": args.lml_options,
+                "lml_nn_python": args.lml_nn_python,
+                "lml_nn_minutes": args.lml_nn_minutes,
                 "protocol": {
                     "label_space": "training split's labels; dev/test-only labels appended "
                                    "as unseen columns (never predicted)",
@@ -153,8 +153,9 @@ class Bench:
             target = "_common:run_plant"
             rec["n_train_docs"] = len(texts)
         elif model in COMPARATORS:
-            if model.startswith("lml_") and self.lml_check() is not None:
-                rec.update(status="not installed", error=self.lml_status)
+            missing = self.software_check(model)
+            if missing:
+                rec.update(status="not installed", error=missing)
                 return self._finish(rec)
             target, fixed = COMPARATORS[model]
             fit_t, Y_fit, val_t, Y_val, desc = split.comparator_split(train_idx)
@@ -162,7 +163,8 @@ class Bench:
                 "fit_texts": fit_t, "Y_fit": Y_fit, "val_texts": val_t, "Y_val": Y_val,
                 "test_texts": split.test_texts, "seed": int(seed), **fixed,
                 "threads": self.args.threads, "lml_python": self.args.lml_python,
-                "options": self.args.lml_options,
+                "options": self.args.lml_options, "lml_nn_python": self.args.lml_nn_python,
+                "nn_config": {"minutes": self.args.lml_nn_minutes},
             }
             rec["n_train_docs"] = len(fit_t) + len(val_t)
             rec["n_fit_docs"], rec["validation"] = len(fit_t), desc
@@ -184,18 +186,26 @@ class Bench:
                 }
         return self._finish(rec)
 
-    def lml_check(self):
-        """None when LibMultiLabel is usable, else the reason (checked once per run)."""
-        if self.lml_status is None:
+    def software_check(self, model):
+        """None when the comparator's software is usable, else why not (checked once)."""
+        if model == "lml_bigru_lwan":
+            from comparators.libmultilabel_nn import check_python
+
+            key, python = "libmultilabel_nn", self.args.lml_nn_python
+        elif model.startswith("lml_"):
             from comparators.libmultilabel_linear import check_python
 
+            key, python = "libmultilabel", self.args.lml_python
+        else:
+            return None
+        if key not in self.software:
             try:
-                version = check_python(self.args.lml_python)
-                self.lml_status = ""
-                self.record["settings"]["libmultilabel_version"] = version
+                version = check_python(python)
+                self.software[key] = None
+                self.record["settings"][key + "_version"] = version
             except C.NotInstalled as exc:
-                self.lml_status = str(exc)
-        return self.lml_status or None
+                self.software[key] = str(exc)
+        return self.software[key]
 
     def _finish(self, rec):
         self.record["runs"].append(C._jsonable(rec))
@@ -420,6 +430,11 @@ def build_parser():
     common.add_argument("--lml-options", default=None,
                         help="liblinear options for LibMultiLabel (default: '-m THREADS', "
                              "i.e. LibMultiLabel's defaults)")
+    common.add_argument("--lml-nn-python", default=os.environ.get("LML_NN_PYTHON"),
+                        help="python of a venv with libmultilabel[nn], for lml_bigru_lwan "
+                             "(default: $LML_NN_PYTHON)")
+    common.add_argument("--lml-nn-minutes", type=float, default=18.0,
+                        help="wall-clock training cap of lml_bigru_lwan (default 18)")
     common.add_argument("--out-dir", default=str(C.BENCH_DIR / "results"),
                         help="where the JSON result goes (default: benchmarks/results)")
     common.add_argument("-v", "--verbose", action="store_true",

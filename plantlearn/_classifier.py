@@ -49,9 +49,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    embed_dim : int, default=128
+    embed_dim : int, default=100
         Word embedding size.
-    hidden_size : int, default=128
+    hidden_size : int, default=64
         Encoder size (per direction for the GRU).
     encoder : {"gru", "cnn", "transformer"} or torch.nn.Module, default="gru"
         Sequence encoder. A module must map ``(embeddings (n, T, embed_dim),
@@ -77,11 +77,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         truncates to the first chunk.
     max_chunks : int, default=8
         Chunks read per document when ``stateful``.
-    batch_size : int, default=32
-    learning_rate : float, default=2e-3
+    batch_size : int, default=64
+    learning_rate : float, default=3e-3
         Peak AdamW learning rate (linear warm-up, then linear decay).
     weight_decay : float, default=0.01
-    max_iter : int, default=20
+    max_iter : int, default=15
         Maximum number of epochs.
     early_stopping : bool, default=True
         Stop when the validation nDCG@5 has not improved for
@@ -182,10 +182,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "ltr": [HasMethods(["fit", "transform"]), None],
     }
 
-    def __init__(self, *, embed_dim=128, hidden_size=128, encoder="gru", dropout=0.2,
+    def __init__(self, *, embed_dim=100, hidden_size=64, encoder="gru", dropout=0.2,
                  plant=True, plant_keys=True, static_scores=True, inattention_k=None,
-                 max_length=256, stateful=True, max_chunks=8, batch_size=32,
-                 learning_rate=2e-3, weight_decay=0.01, max_iter=20, early_stopping=True,
+                 max_length=256, stateful=True, max_chunks=8, batch_size=64,
+                 learning_rate=3e-3, weight_decay=0.01, max_iter=15, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=3, tol=1e-4,
                  freeze_encoder_epochs=0, threshold="auto", mixed_precision=True,
                  warm_start=False, device="auto", random_state=None, verbose=0, mi=None,

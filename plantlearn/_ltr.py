@@ -83,12 +83,25 @@ class RankingData:
     def _random_words(self, shape, rng):
         return rng.integers(_FIRST_WORD_ID, self.vocab_size, size=shape, dtype=np.int64)
 
-    def epoch(self, rng):
-        """Lists of one epoch: every training pair appears once as a positive.
+    def epoch(self, rng, min_lists=4096):
+        """Lists of one epoch: every training pair appears as a positive once per pass.
+
+        Small label sets give few lists per pass, so an epoch repeats passes
+        (each with fresh shuffles and negatives) until it holds at least
+        ``min_lists`` lists; epochs then carry enough optimisation steps for
+        early stopping to judge.
 
         Returns labels (B,), tokens (B, list_size), grades (B, list_size) and a
         validity mask, in random list order.
         """
+        parts = [self._one_pass(rng)]
+        while sum(p[0].size for p in parts) < min_lists:
+            parts.append(self._one_pass(rng))
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+    def _one_pass(self, rng):
         g = self.train
         counts = np.diff(g.indptr)
         rows = np.repeat(np.arange(g.shape[0]), counts)

@@ -73,20 +73,21 @@ class LTRPretrainer(TransformerMixin, BaseEstimator):
         Truncation of the NDCG that weights pairs and selects the model.
     gain : {"linear", "exponential"}, default="linear"
         Relevance gain of a grade; see Notes.
-    max_iter : int, default=50
-        Maximum number of epochs (every training pair once per epoch).
-    learning_rate : float, default=0.02
+    max_iter : int, default=25
+        Maximum number of epochs. An epoch presents every graded training pair
+        once, repeated until it holds at least 4,096 lists (small label sets).
+    learning_rate : float, default=0.05
         AdamW step size.
     weight_decay : float, default=1e-4
         AdamW decoupled weight decay.
-    batch_size : int, default=64
+    batch_size : int, default=256
         Lists per optimisation step.
     validation_fraction : float, default=0.1
         Share of each label's graded words held out to measure NDCG.
     early_stopping : bool, default=True
         Stop after ``n_iter_no_change`` epochs without improvement.
-    n_iter_no_change : int, default=5
-    tol : float, default=1e-4
+    n_iter_no_change : int, default=3
+    tol : float, default=1e-3
         Minimum NDCG improvement that counts.
     mi : MIInitializer or None, default=None
         The MI step run on raw text (a default MIInitializer when None). Its
@@ -161,9 +162,9 @@ class LTRPretrainer(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, n_factors=64, list_size=64, n_positives=16, sigma=0.5, ndcg_k=15,
-                 gain="linear", max_iter=50, learning_rate=0.02, weight_decay=1e-4,
-                 batch_size=64, validation_fraction=0.1, early_stopping=True,
-                 n_iter_no_change=5, tol=1e-4, mi=None, device="auto", random_state=None,
+                 gain="linear", max_iter=25, learning_rate=0.05, weight_decay=1e-4,
+                 batch_size=256, validation_fraction=0.1, early_stopping=True,
+                 n_iter_no_change=3, tol=1e-3, mi=None, device="auto", random_state=None,
                  verbose=0):
         self.n_factors = n_factors
         self.list_size = list_size

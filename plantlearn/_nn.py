@@ -217,6 +217,11 @@ class LabelAttention(nn.Module):
             self.static_token_factors = u.clone().to(dev)
             self.static_label_factors = v.clone().to(dev)
             b = b.clone()
+            if plant_keys:
+                # The planted path q.k already equals u.v at step 0, so the logits
+                # are u.v (learnt) + u.v (static) + bias: doubling the bias makes
+                # them exactly twice the L2R score, i.e. the same ranking.
+                b = 2.0 * b
             b[0] = 0.0
             self.static_token_bias = b.to(dev)
 

@@ -232,7 +232,8 @@ def test_static_scores_stay_frozen_through_training(clf):
     assert att.has_static_scores
     np.testing.assert_array_equal(att.static_token_factors.numpy(), clf.ltr_.token_factors_)
     np.testing.assert_array_equal(att.static_label_factors.numpy(), clf.ltr_.label_factors_)
-    expected_bias = clf.ltr_.token_bias_.copy()
+    # Planted keys and static scores: the bias is doubled with the dot product.
+    expected_bias = 2.0 * clf.ltr_.token_bias_
     expected_bias[0] = 0.0
     np.testing.assert_array_equal(att.static_token_bias.numpy(), expected_bias)
     assert not any(p is att.static_token_factors for p in clf.net_.parameters())
@@ -272,18 +273,19 @@ def _attention_logits(net, tokens):
 
 @pytest.mark.parametrize("encoder", ["gru", "cnn", "transformer"])
 def test_planted_attention_logits_are_the_l2r_scores(encoder):
-    """Keys u_t, queries v_l and the static score u_t.v_l + b_t: logits 2 u_t.v_l + b_t
-    (the label bias b_l is constant over positions and left out), whatever the encoder."""
+    """Keys u_t, queries v_l and the static score: logits 2 (u_t.v_l + b_t), twice the
+    L2R score (the label bias b_l is constant over positions and left out), whatever
+    the encoder."""
     net, u, v, b, _ = _planted_net(encoder)
     t = DOC[0].numpy()
-    expected = 2.0 * (v @ u[t].T) + b[t][None, :]
+    expected = 2.0 * (v @ u[t].T + b[t][None, :])
     np.testing.assert_allclose(_attention_logits(net, DOC), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_planted_attention_ranks_positions_like_the_l2r_model():
-    net, u, v, b, _ = _planted_net("gru", zero_bias=True)
+    net, u, v, b, _ = _planted_net("gru")
     t = DOC[0].numpy()
-    l2r = v @ u[t].T  # + b_t (zero here) + b_l (constant per label)
+    l2r = v @ u[t].T + b[t][None, :]  # + b_l, constant per label
     with torch.no_grad():
         _, weights = net(DOC, return_attention=True)
     w = weights[0][0].numpy()

@@ -9,6 +9,8 @@ document cannot be trained; they are scored below every other label and never pr
 - ``linear_svc``: tf-idf + one-vs-rest ``LinearSVC`` (scikit-learn).
 - ``libmultilabel_linear``: LibMultiLabel's linear one-vs-rest techniques, run by a worker in
   its own virtual environment (``--lml-python``).
+- ``libmultilabel_nn``: LibMultiLabel's BiGRU-LWAN (label-wise attention, random init), run by
+  a worker in a venv with ``libmultilabel[nn]`` (``--lml-nn-python``).
 - ``prior``: every document gets the same ranking, by training frequency (the floor).
 """
 
@@ -18,5 +20,6 @@ COMPARATORS = {
     "lml_thresholding": ("comparators.libmultilabel_linear:fit_predict",
                          {"method": "thresholding"}),
     "lml_1vsrest": ("comparators.libmultilabel_linear:fit_predict", {"method": "1vsrest"}),
+    "lml_bigru_lwan": ("comparators.libmultilabel_nn:fit_predict", {}),
     "prior": ("comparators.prior:fit_predict", {}),
 }
