@@ -66,6 +66,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     static_scores : bool, default=True
         Add the frozen L2R score of each input word to the attention logits
         (only with ``plant=True``).
+    evidence_head : bool, default=True
+        Add a sparse linear term per label over the words stage 1 selected for
+        it (one weight per kept MI pair, starting at zero): a direct path from
+        a label's evidence words to its score beside the attention. Applies to
+        the no-planting control too, so that ``plant`` alone separates the two.
     inattention_k : int or None, default=None
         Keep only each label's ``inattention_k`` highest-scoring positions (per
         chunk) in the softmax; None attends to every position.
@@ -159,6 +164,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "plant": ["boolean"],
         "plant_keys": ["boolean"],
         "static_scores": ["boolean"],
+        "evidence_head": ["boolean"],
         "inattention_k": [Interval(Integral, 1, None, closed="left"), None],
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "stateful": ["boolean"],
@@ -183,8 +189,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, *, embed_dim=100, hidden_size=64, encoder="gru", dropout=0.2,
-                 plant=True, plant_keys=True, static_scores=True, inattention_k=None,
-                 max_length=256, stateful=True, max_chunks=8, batch_size=64,
+                 plant=True, plant_keys=True, static_scores=True, evidence_head=True,
+                 inattention_k=None, max_length=256, stateful=True, max_chunks=8, batch_size=64,
                  learning_rate=3e-3, weight_decay=0.01, max_iter=15, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=3, tol=1e-4,
                  freeze_encoder_epochs=0, threshold="auto", mixed_precision=True,
@@ -197,6 +203,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         self.plant = plant
         self.plant_keys = plant_keys
         self.static_scores = static_scores
+        self.evidence_head = evidence_head
         self.inattention_k = inattention_k
         self.max_length = max_length
         self.stateful = stateful
@@ -320,6 +327,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                     ltr.token_factors_, ltr.label_factors_, ltr.token_bias_,
                     plant_keys=self.plant_keys, static_scores=self.static_scores,
                 )
+            if self.evidence_head:
+                pairs = mi.mi_.tocoo()
+                net.set_evidence_pairs(pairs.row, pairs.col, self.tokenizer_.vocab_size)
             prior = np.asarray(Y_csr.sum(axis=0)).ravel() / Y_csr.shape[0]
             net.init_output_bias(prior)
             self._history = {"loss": [], "validation": []}
@@ -604,6 +614,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 key = f"attention.{buf}"
                 if key in state:
                     setattr(att, buf, torch.zeros_like(state[key]))
+            if state.get("evidence.weight") is not None and state["evidence.weight"].numel():
+                net.evidence.set_pairs(state["evidence.pair_label"], state["evidence.token_ptr"])
             net.load_state_dict(state)
         except ValueError:
             raise

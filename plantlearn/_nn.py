@@ -18,6 +18,7 @@ __all__ = [
     "TransformerEncoder",
     "LabelAttention",
     "PlantNet",
+    "EvidenceHead",
     "build_encoder",
 ]
 
@@ -245,6 +246,66 @@ class LabelAttention(nn.Module):
         return s
 
 
+class EvidenceHead(nn.Module):
+    """A sparse linear term per label over the words stage 1 selected for it.
+
+    Every kept (label, word) pair of the MI ranking gets one weight; a label's
+    logit gains the sum of the weights of its selected words that occur in the
+    document. The term starts at zero, so it leaves the planted model's start
+    unchanged; it gives each label a direct, linear path to its evidence words
+    next to the attention path, which the attention's single context vector
+    per label cannot express for labels with several independent cues. Its
+    size is the number of kept pairs (labels x top_k at most), never labels x
+    vocabulary.
+    """
+
+    def __init__(self, n_labels):
+        super().__init__()
+        self.n_labels = n_labels
+        self.weight = nn.Parameter(torch.zeros(0))
+        # Pairs sorted by word: the pairs of word t are pair_label[token_ptr[t]:token_ptr[t+1]].
+        self.register_buffer("pair_label", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("token_ptr", torch.zeros(1, dtype=torch.long))
+
+    @property
+    def n_pairs(self):
+        return self.weight.numel()
+
+    def set_pairs(self, pair_label, token_ptr):
+        """Install the pairs (labels grouped by word) with zero weights."""
+        dev = self.weight.device
+        self.pair_label = torch.as_tensor(pair_label, dtype=torch.long).to(dev)
+        self.token_ptr = torch.as_tensor(token_ptr, dtype=torch.long).to(dev)
+        self.weight = nn.Parameter(torch.zeros(self.pair_label.numel(), device=dev))
+
+    def forward(self, tokens):
+        """Logit contributions (n, L) of documents given as token ids (n, ...)."""
+        n = tokens.shape[0]
+        out = torch.zeros(n, self.n_labels, device=tokens.device, dtype=torch.float32)
+        if self.n_pairs == 0:
+            return out
+        flat = tokens.reshape(n, -1)
+        n_vocab = self.token_ptr.numel() - 1
+        # Distinct (document, word) pairs of the batch; a word counts once per document.
+        doc = torch.arange(n, device=tokens.device)[:, None].expand_as(flat)
+        keys = torch.unique(doc[flat > 1] * n_vocab + flat[flat > 1])
+        if keys.numel() == 0:
+            return out
+        d, t = keys // n_vocab, keys % n_vocab
+        start, stop = self.token_ptr[t], self.token_ptr[t + 1]
+        counts = stop - start
+        total = int(counts.sum())
+        if total == 0:
+            return out
+        # Expand every (document, word) into the word's pairs without a Python loop.
+        rep_doc = torch.repeat_interleave(d, counts)
+        offsets = torch.arange(total, device=tokens.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts)
+        pair = torch.repeat_interleave(start, counts) + offsets
+        out.index_put_((rep_doc, self.pair_label[pair]), self.weight[pair], accumulate=True)
+        return out
+
+
 class PlantNet(nn.Module):
     """Embeddings -> encoder -> planted label-wise attention -> per-label logits.
 
@@ -265,6 +326,17 @@ class PlantNet(nn.Module):
         self.attention = LabelAttention(
             n_tokens, n_labels, self.encoder.output_dim, key_dim, inattention_k=inattention_k
         )
+        self.evidence = EvidenceHead(n_labels)
+
+    def set_evidence_pairs(self, labels, tokens, n_tokens):
+        """Give the evidence head the (label, word) pairs selected by stage 1."""
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        tokens = torch.as_tensor(tokens, dtype=torch.long)
+        order = torch.argsort(tokens * (labels.max().item() + 1 if labels.numel() else 1) + labels)
+        counts = torch.bincount(tokens, minlength=n_tokens)
+        ptr = torch.zeros(n_tokens + 1, dtype=torch.long)
+        ptr[1:] = torch.cumsum(counts, 0)
+        self.evidence.set_pairs(labels[order], ptr)
 
     def encode(self, tokens):
         mask = tokens != 0
@@ -321,6 +393,7 @@ class PlantNet(nn.Module):
         # i.e. the label priors the biases were initialised to.
         context = acc / norm.clamp_min(1e-20)[..., None]
         logits = (context * att.output_weight.float()).sum(dim=-1) + att.output_bias.float()
+        logits = logits + self.evidence(tokens)
         if return_attention:
             # Final normalised weights per chunk: p_c * exp(max_c - max_final) / norm.
             out = []
