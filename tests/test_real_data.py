@@ -14,10 +14,10 @@ from plantlearn.metrics import micro_f1, precision_at_k
 
 pytestmark = pytest.mark.slow
 
-# A budget configuration: the default BiGRU encoder, smaller and for fewer
-# epochs than the defaults (docs/benchmarks.md has the full-default run).
-CI_PARAMS = dict(embed_dim=64, hidden_size=64, max_length=192, max_chunks=2, batch_size=64,
-                 max_iter=4, n_iter_no_change=2, random_state=0)
+# The default model with a CI epoch budget (docs/benchmarks.md has the run with
+# the full default budget). A smaller 4-epoch variant reached P@1 0.904: too
+# close to the floor to be a stable check.
+CI_PARAMS = dict(max_chunks=4, max_iter=6, n_iter_no_change=2, random_state=0)
 
 
 @pytest.fixture(scope="module")
