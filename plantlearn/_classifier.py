@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._input import PlantInput
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
-from ._mi_initializer import text_input_tags
+from ._mi_initializer import MIInitializer, text_input_tags
 from ._nn import PlantNet
 from ._thresholds import best_global_threshold, best_per_label_thresholds
 from ._tokenize import TextTokenizer
@@ -239,8 +239,6 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def _stage_one(self, X, Y, seed):
         """Fitted MI and L2R steps: reused from a PlantInput, else fitted here."""
         t0 = time.perf_counter()
-        from ._mi_initializer import MIInitializer
-
         # Default stage-1 steps report progress at the classifier's verbosity.
         mi_param = self.mi if self.mi is not None else MIInitializer(verbose=self.verbose)
         texts, mi, Y_csr, kind, classes = fitted_mi_for(X, Y, mi_param)
@@ -597,8 +595,6 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             )
         try:
             params = dict(meta["params"])
-            from ._mi_initializer import MIInitializer
-
             stage_classes = {"MIInitializer": MIInitializer, "LTRPretrainer": LTRPretrainer}
             for name in ("mi", "ltr"):
                 spec = params.get(name)

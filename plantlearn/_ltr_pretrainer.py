@@ -12,7 +12,7 @@ from ._input import PlantInput
 from ._ltr import RankingData, evaluate_ranker, split_graded_pairs, train_factor_ranker
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._nn import FactorRanker
-from ._validation import check_targets, check_texts, resolve_device
+from ._validation import _is_label_lists, check_targets, check_texts, resolve_device
 
 __all__ = ["LTRPretrainer", "fitted_mi_for"]
 
@@ -43,8 +43,6 @@ def fitted_mi_for(X, Y, mi_param):
 
 def _label_list_classes(Y, mi):
     """Reuse the upstream label order when Y is given as label lists."""
-    from ._validation import _is_label_lists
-
     return mi.classes_ if _is_label_lists(Y) else None
 
 

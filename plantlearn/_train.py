@@ -4,7 +4,6 @@ Documents arrive as lists of token-id chunks (see ``TextTokenizer.encode_chunks`
 batches group documents of similar length so that little time goes into padding.
 """
 
-import copy
 import math
 import time
 
@@ -162,7 +161,7 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 msg += f" val nDCG@5 {score:.4f}"
                 if score > best + tol:
                     best, best_epoch, stall = score, epoch + 1, 0
-                    best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                    best_state = cpu_state(net)
                 else:
                     stall += 1
             if verbose:
@@ -179,6 +178,6 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
     return history
 
 
-def clone_state(net):
-    """CPU copy of a module's state dict."""
-    return copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+def cpu_state(net):
+    """An independent CPU copy of a module's state dict (for restoring the best epoch)."""
+    return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
