@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._input import PlantInput
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
+from ._mi import smoothed_idf
 from ._nn import PlantNet
 from ._thresholds import best_global_threshold, best_per_label_thresholds
 from ._tokenize import TextTokenizer
@@ -28,7 +29,7 @@ from ._validation import check_targets, check_texts, resolve_device, targets_to_
 
 __all__ = ["PlantClassifier"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: evidence head over tf-idf values (idf saved with the weights)
 _PARAMS_FILE = "params.json"
 _WEIGHTS_FILE = "weights.pt"
 _TOKENIZER_FILE = "tokenizer.json"
@@ -69,8 +70,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     evidence_head : bool, default=True
         Add a sparse linear term per label over the words stage 1 selected for
         it (one weight per kept MI pair, starting at zero): a direct path from
-        a label's evidence words to its score beside the attention. Applies to
-        the no-planting control too, so that ``plant`` alone separates the two.
+        a label's evidence words to its score beside the attention. A word's
+        value is its tf-idf in the document (L2-normalised). Applies to the
+        no-planting control too, so that ``plant`` alone separates the two.
     inattention_k : int or None, default=None
         Keep only each label's ``inattention_k`` highest-scoring positions (per
         chunk) in the softmax; None attends to every position.
@@ -85,6 +87,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     batch_size : int, default=64
     learning_rate : float, default=3e-3
         Peak AdamW learning rate (linear warm-up, then linear decay).
+    evidence_learning_rate : float, default=0.3
+        Peak learning rate of the evidence head's weights (same schedule, no
+        weight decay). Its inputs are tf-idf values well below 1, so its
+        weights must grow to tens while the network's stay near 1: at the
+        network's rate the head is far from trained when the network is.
     weight_decay : float, default=0.01
     max_iter : int, default=15
         Maximum number of epochs.
@@ -171,6 +178,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "max_chunks": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "evidence_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -191,7 +199,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, embed_dim=100, hidden_size=64, encoder="gru", dropout=0.2,
                  plant=True, plant_keys=True, static_scores=True, evidence_head=True,
                  inattention_k=None, max_length=256, stateful=True, max_chunks=8, batch_size=64,
-                 learning_rate=3e-3, weight_decay=0.01, max_iter=15, early_stopping=True,
+                 learning_rate=3e-3, evidence_learning_rate=0.3, weight_decay=0.01, max_iter=15,
+                 early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=3, tol=1e-4,
                  freeze_encoder_epochs=0, threshold="auto", mixed_precision=True,
                  warm_start=False, device="auto", random_state=None, verbose=0, mi=None,
@@ -210,6 +219,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         self.max_chunks = max_chunks
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.evidence_learning_rate = evidence_learning_rate
         self.weight_decay = weight_decay
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -327,7 +337,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 )
             if self.evidence_head:
                 pairs = mi.mi_.tocoo()
-                net.set_evidence_pairs(pairs.row, pairs.col, self.tokenizer_.vocab_size)
+                idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
+                net.set_evidence_pairs(pairs.row, pairs.col, self.tokenizer_.vocab_size, idf)
             prior = np.asarray(Y_csr.sum(axis=0)).ravel() / Y_csr.shape[0]
             net.init_output_bias(prior)
             self._history = {"loss": [], "validation": []}
@@ -349,6 +360,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             net, train_docs, Y_tr, val_docs, Y_val, max_iter=self.max_iter,
             batch_size=self.batch_size, max_length=self.max_length,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            evidence_learning_rate=self.evidence_learning_rate,
             freeze_encoder_epochs=0 if warm else self.freeze_encoder_epochs,
             early_stopping=self.early_stopping, n_iter_no_change=self.n_iter_no_change,
             tol=self.tol, device=device, seed=seed, mixed_precision=self.mixed_precision,
@@ -611,7 +623,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 if key in state:
                     setattr(att, buf, torch.zeros_like(state[key]))
             if state.get("evidence.weight") is not None and state["evidence.weight"].numel():
-                net.evidence.set_pairs(state["evidence.pair_label"], state["evidence.token_ptr"])
+                net.evidence.set_pairs(state["evidence.pair_label"], state["evidence.token_ptr"],
+                                       state["evidence.idf"])
             net.load_state_dict(state)
         except ValueError:
             raise

@@ -23,6 +23,7 @@ __all__ = [
     "binary_document_term_matrix",
     "mutual_information",
     "log_scale_grades",
+    "smoothed_idf",
 ]
 
 NORMALIZATIONS = ("joint_entropy", "sqrt", "none")
@@ -251,3 +252,13 @@ def log_scale_grades(scores, n_grades=100):
         g = 1 + np.floor((n_grades - 1) * (1 - np.log1p(ranks) / np.log1p(m)))
         grades[s:e] = np.clip(g, 1, n_grades).astype(np.int32)
     return sp.csr_matrix((grades, scores.indices.copy(), indptr.copy()), shape=scores.shape)
+
+
+def smoothed_idf(token_df, n_documents):
+    """Inverse document frequency ``ln((1 + N) / (1 + df)) + 1``, as sklearn's TfidfTransformer.
+
+    The +1 terms keep words seen in every document (and ids never seen) finite
+    and positive.
+    """
+    token_df = np.asarray(token_df, dtype=np.float64)
+    return np.log((1.0 + n_documents) / (1.0 + token_df)) + 1.0

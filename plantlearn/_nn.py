@@ -249,13 +249,15 @@ class EvidenceHead(nn.Module):
     """A sparse linear term per label over the words stage 1 selected for it.
 
     Every kept (label, word) pair of the MI ranking gets one weight; a label's
-    logit gains the sum of the weights of its selected words that occur in the
-    document. The term starts at zero, so it leaves the planted model's start
-    unchanged; it gives each label a direct, linear path to its evidence words
-    next to the attention path, which the attention's single context vector
-    per label cannot express for labels with several independent cues. Its
-    size is the number of kept pairs (labels x top_k at most), never labels x
-    vocabulary.
+    logit gains the weighted sum of its selected words' tf-idf values in the
+    document: ``(1 + log tf) * idf``, L2-normalised over all the document's
+    known words, as in the tf-idf linear models (binary presence makes a much
+    weaker linear model: long documents fire every cue at full strength). The
+    term starts at zero, so it leaves the planted model's start unchanged; it
+    gives each label a direct, linear path to its evidence words next to the
+    attention path, which the attention's single context vector per label
+    cannot express for labels with several independent cues. Its size is the
+    number of kept pairs (labels x top_k at most), never labels x vocabulary.
     """
 
     def __init__(self, n_labels):
@@ -265,17 +267,33 @@ class EvidenceHead(nn.Module):
         # Pairs sorted by word: the pairs of word t are pair_label[token_ptr[t]:token_ptr[t+1]].
         self.register_buffer("pair_label", torch.zeros(0, dtype=torch.long))
         self.register_buffer("token_ptr", torch.zeros(1, dtype=torch.long))
+        self.register_buffer("idf", torch.zeros(0))
 
     @property
     def n_pairs(self):
         return self.weight.numel()
 
-    def set_pairs(self, pair_label, token_ptr):
-        """Install the pairs (labels grouped by word) with zero weights."""
+    def set_pairs(self, pair_label, token_ptr, idf):
+        """Install the pairs (labels grouped by word) with zero weights, and the words' idf."""
         dev = self.weight.device
         self.pair_label = torch.as_tensor(pair_label, dtype=torch.long).to(dev)
         self.token_ptr = torch.as_tensor(token_ptr, dtype=torch.long).to(dev)
+        self.idf = torch.as_tensor(idf, dtype=torch.float32).to(dev)
         self.weight = nn.Parameter(torch.zeros(self.pair_label.numel(), device=dev))
+
+    def features(self, tokens):
+        """Distinct (document, word) occurrences and their normalised tf-idf values."""
+        n = tokens.shape[0]
+        flat = tokens.reshape(n, -1)
+        n_vocab = self.token_ptr.numel() - 1
+        known = flat > 1  # padding and unknown words carry no evidence
+        doc = torch.arange(n, device=tokens.device)[:, None].expand_as(flat)
+        keys, tf = torch.unique(doc[known] * n_vocab + flat[known], return_counts=True)
+        d, t = keys // n_vocab, keys % n_vocab
+        value = (1.0 + torch.log(tf.float())) * self.idf[t]
+        sq_norm = torch.zeros(n, device=tokens.device).index_add_(0, d, value * value)
+        value = value / sq_norm.clamp_min(1e-12).sqrt()[d]
+        return d, t, value
 
     def forward(self, tokens):
         """Logit contributions (n, L) of documents given as token ids (n, ...)."""
@@ -283,14 +301,7 @@ class EvidenceHead(nn.Module):
         out = torch.zeros(n, self.n_labels, device=tokens.device, dtype=torch.float32)
         if self.n_pairs == 0:
             return out
-        flat = tokens.reshape(n, -1)
-        n_vocab = self.token_ptr.numel() - 1
-        # Distinct (document, word) pairs of the batch; a word counts once per document.
-        doc = torch.arange(n, device=tokens.device)[:, None].expand_as(flat)
-        keys = torch.unique(doc[flat > 1] * n_vocab + flat[flat > 1])
-        if keys.numel() == 0:
-            return out
-        d, t = keys // n_vocab, keys % n_vocab
+        d, t, value = self.features(tokens)
         start, stop = self.token_ptr[t], self.token_ptr[t + 1]
         counts = stop - start
         total = int(counts.sum())
@@ -298,10 +309,12 @@ class EvidenceHead(nn.Module):
             return out
         # Expand every (document, word) into the word's pairs without a Python loop.
         rep_doc = torch.repeat_interleave(d, counts)
+        rep_value = torch.repeat_interleave(value, counts)
         offsets = torch.arange(total, device=tokens.device) - torch.repeat_interleave(
             torch.cumsum(counts, 0) - counts, counts)
         pair = torch.repeat_interleave(start, counts) + offsets
-        out.index_put_((rep_doc, self.pair_label[pair]), self.weight[pair], accumulate=True)
+        out.index_put_((rep_doc, self.pair_label[pair]), self.weight[pair] * rep_value,
+                       accumulate=True)
         return out
 
 
@@ -327,15 +340,15 @@ class PlantNet(nn.Module):
         )
         self.evidence = EvidenceHead(n_labels)
 
-    def set_evidence_pairs(self, labels, tokens, n_tokens):
-        """Give the evidence head the (label, word) pairs selected by stage 1."""
+    def set_evidence_pairs(self, labels, tokens, n_tokens, idf):
+        """Give the evidence head the (label, word) pairs selected by stage 1 and the words' idf."""
         labels = torch.as_tensor(labels, dtype=torch.long)
         tokens = torch.as_tensor(tokens, dtype=torch.long)
         order = torch.argsort(tokens * (labels.max().item() + 1 if labels.numel() else 1) + labels)
         counts = torch.bincount(tokens, minlength=n_tokens)
         ptr = torch.zeros(n_tokens + 1, dtype=torch.long)
         ptr[1:] = torch.cumsum(counts, 0)
-        self.evidence.set_pairs(labels[order], ptr)
+        self.evidence.set_pairs(labels[order], ptr, idf)
 
     def encode(self, tokens):
         mask = tokens != 0

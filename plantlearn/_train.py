@@ -104,7 +104,7 @@ def _schedule(total_steps, warmup_steps):
 def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_size,
                   max_length, learning_rate, weight_decay, freeze_encoder_epochs,
                   early_stopping, n_iter_no_change, tol, device, seed, mixed_precision,
-                  verbose=0, history=None):
+                  evidence_learning_rate=None, verbose=0, history=None):
     """Fit ``net`` with binary cross-entropy; restore the best validation epoch.
 
     Dropout draws from torch's global generator; the loop runs inside
@@ -120,7 +120,7 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
     lengths = doc_lengths(train_docs)
     steps_per_epoch = math.ceil(len(train_docs) / batch_size)
     total = steps_per_epoch * max_iter
-    opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(_param_groups(net, learning_rate, weight_decay, evidence_learning_rate))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _schedule(total, min(steps_per_epoch, max(1, total // 20)))
     )
@@ -176,6 +176,20 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
         history["best_validation"] = best
     history["n_iter"] = len(history["loss"])
     return history
+
+
+def _param_groups(net, learning_rate, weight_decay, evidence_learning_rate):
+    """AdamW groups: the network, and the evidence head at its own rate without decay."""
+    head = getattr(net, "evidence", None)
+    head_params = [head.weight] if head is not None and head.n_pairs else []
+    if evidence_learning_rate is None or not head_params:
+        return [{"params": list(net.parameters()), "lr": learning_rate, "weight_decay": weight_decay}]
+    head_ids = {id(p) for p in head_params}
+    rest = [p for p in net.parameters() if id(p) not in head_ids]
+    return [
+        {"params": rest, "lr": learning_rate, "weight_decay": weight_decay},
+        {"params": head_params, "lr": evidence_learning_rate, "weight_decay": 0.0},
+    ]
 
 
 def cpu_state(net):

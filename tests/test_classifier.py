@@ -377,6 +377,64 @@ def _chunked(docs, T):
     return out
 
 
+def _evidence_net(pairs, n_tokens, idf, n_labels=3):
+    net = PlantNet(n_tokens, n_labels, embed_dim=4, hidden_size=4, key_dim=4, encoder="cnn")
+    labels, tokens = zip(*pairs)
+    net.set_evidence_pairs(list(labels), list(tokens), n_tokens, idf)
+    return net
+
+
+def test_evidence_head_is_linear_in_sklearn_tfidf_values():
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from plantlearn._mi import smoothed_idf
+
+    n_tokens, rng = 12, np.random.default_rng(0)
+    train = sp.csr_matrix(rng.poisson(0.7, size=(40, n_tokens)).astype(float))
+    train[:, :2] = 0  # padding and unknown ids never count
+    df = np.asarray((train > 0).sum(axis=0)).ravel()
+    reference = TfidfTransformer(sublinear_tf=True).fit(train)
+    idf = smoothed_idf(df, train.shape[0])
+    np.testing.assert_allclose(idf[2:], reference.idf_[2:])
+
+    pairs = [(0, 2), (0, 5), (1, 5), (1, 7), (2, 11), (2, 3)]
+    net = _evidence_net(pairs, n_tokens, idf)
+    with torch.no_grad():
+        net.evidence.weight.copy_(torch.tensor([1.0, -2.0, 0.5, 3.0, 1.5, -1.0]))
+    docs = [[2, 5, 5, 1, 7, 7, 7, 9], [11, 3, 0, 0], [1, 1], [4, 4, 6]]
+    counts = np.zeros((len(docs), n_tokens))
+    for i, d in enumerate(docs):
+        for t in d:
+            if t > 1:
+                counts[i, t] += 1
+    X = reference.transform(sp.csr_matrix(counts)).toarray()  # (1 + log tf) idf, L2 rows
+    # The head stores its pairs grouped by word; read them back from its buffers.
+    head = net.evidence
+    pair_token = np.repeat(np.arange(n_tokens), np.diff(head.token_ptr.numpy()))
+    assert sorted(zip(head.pair_label.tolist(), pair_token.tolist())) == sorted(pairs)
+    W = np.zeros((3, n_tokens))
+    W[head.pair_label.numpy(), pair_token] = head.weight.detach().numpy()
+    tokens = _chunked(docs, 3)  # the values ignore how a document is chunked
+    with torch.no_grad():
+        out = net.evidence(tokens).numpy()
+    np.testing.assert_allclose(out, X @ W.T, rtol=1e-5, atol=1e-6)
+    assert np.all(out[2] == 0)  # unknown words only: no evidence
+
+
+def test_evidence_head_trains_at_its_own_rate_without_decay():
+    from plantlearn._train import _param_groups
+
+    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6))
+    groups = _param_groups(net, 1e-3, 0.01, 0.3)
+    assert [g["lr"] for g in groups] == [1e-3, 0.3]
+    assert groups[1]["params"] == [net.evidence.weight] and groups[1]["weight_decay"] == 0.0
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(
+        p.numel() for p in net.parameters())
+    # Without a head (evidence_head=False) one group holds everything.
+    bare = PlantNet(6, 2, embed_dim=4, hidden_size=4, key_dim=4, encoder="cnn")
+    assert len(_param_groups(bare, 1e-3, 0.01, 0.3)) == 1
+
+
 def test_streaming_softmax_over_chunks_is_exact():
     net = _tokenwise_net()
     rng = np.random.default_rng(0)
@@ -646,13 +704,15 @@ def test_load_corrupt_params(saved):
         PlantClassifier.load(saved)
 
 
-@pytest.mark.parametrize("version", [2, None, "1"])
+@pytest.mark.parametrize("version", [1, 3, None, "2"])
 def test_load_wrong_format_version(saved, version):
+    # Version 1 models had a binary evidence head and no saved idf: refused, not misread.
     meta = json.loads((saved / "params.json").read_text())
+    assert meta["format_version"] == 2
     meta["format_version"] = version
     (saved / "params.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=rf"model format version {version!r}; this plantlearn "
-                                         r"reads version 1"):
+                                         r"reads version 2"):
         PlantClassifier.load(saved)
 
 
