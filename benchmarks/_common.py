@@ -451,6 +451,7 @@ def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, **_):
         "fit_time_": dict(getattr(clf, "fit_time_", {})),
         "n_iter_": getattr(clf, "n_iter_", None),
         "validation_scores_": list(getattr(clf, "validation_scores_", [])),
+        "evidence_scale_": getattr(clf, "evidence_scale_", None),
         "threshold": None if thr is None else (float(thr) if thr.ndim == 0 else "per_label"),
         "params": {
             k: v for k, v in clf.get_params(deep=False).items()

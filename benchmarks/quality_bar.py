@@ -62,6 +62,7 @@ def main(argv=None):
     result = {
         "dataset": args.dataset, "params": {k: repr(v) for k, v in params.items()},
         "seed": args.seed, "fit_seconds": fit_s, "fit_time": clf.fit_time_, "epochs": clf.n_iter_,
+        "evidence_scale": clf.evidence_scale_,
         "P@1": m.precision_at_k(test.target, proba, k=1) * share,
         "P@5": m.precision_at_k(test.target, proba, k=5) * share,
         "nDCG@5": m.ndcg_at_k(test.target, proba, k=5) * share,

@@ -258,6 +258,13 @@ class EvidenceHead(nn.Module):
     attention path, which the attention's single context vector per label
     cannot express for labels with several independent cues. Its size is the
     number of kept pairs (labels x top_k at most), never labels x vocabulary.
+
+    The head is a residual on top of the attention path: training fits the
+    attention on its own loss and the head on the loss of the attention's
+    (detached) logits plus its own, so the attention learns exactly as it would
+    without the head. ``scale`` then weighs the head's term in the final logits;
+    the training loop picks it on validation data (0 switches the head off where
+    it does not generalise, as on small, long-tailed training sets).
     """
 
     def __init__(self, n_labels):
@@ -268,6 +275,7 @@ class EvidenceHead(nn.Module):
         self.register_buffer("pair_label", torch.zeros(0, dtype=torch.long))
         self.register_buffer("token_ptr", torch.zeros(1, dtype=torch.long))
         self.register_buffer("idf", torch.zeros(0))
+        self.register_buffer("scale", torch.ones(()))
 
     @property
     def n_pairs(self):
@@ -356,8 +364,12 @@ class PlantNet(nn.Module):
         h = self.encoder(x, mask)
         return self.dropout(h), mask
 
-    def forward(self, tokens, *, return_attention=False):
-        """Logits (n, L) of documents given as token ids (n, T) or chunks (n, C, T)."""
+    def forward(self, tokens, *, return_attention=False, return_parts=False):
+        """Logits (n, L) of documents given as token ids (n, T) or chunks (n, C, T).
+
+        ``return_parts=True`` returns the attention path's logits and the evidence
+        head's unscaled term separately (their scaled sum is the usual output).
+        """
         if tokens.dim() == 2:
             tokens = tokens[:, None, :]
         n, C, T = tokens.shape
@@ -405,7 +417,10 @@ class PlantNet(nn.Module):
         # i.e. the label priors the biases were initialised to.
         context = acc / norm.clamp_min(1e-20)[..., None]
         logits = (context * att.output_weight.float()).sum(dim=-1) + att.output_bias.float()
-        logits = logits + self.evidence(tokens)
+        evidence = self.evidence(tokens)
+        if return_parts:
+            return logits, evidence
+        logits = logits + self.evidence.scale * evidence
         if return_attention:
             # Final normalised weights per chunk: p_c * exp(max_c - max_final) / norm.
             out = []

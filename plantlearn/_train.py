@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from .metrics import ndcg_at_k
 
-__all__ = ["collate", "length_batches", "train_network", "predict_logits", "iterate_logits"]
+__all__ = ["collate", "length_batches", "train_network", "predict_logits", "predict_parts",
+           "iterate_logits", "best_evidence_scale"]
 
 
 def collate(docs, max_length):
@@ -91,6 +92,47 @@ def predict_logits(net, docs, *, batch_size, max_length, device, mixed_precision
     return out
 
 
+def predict_parts(net, docs, *, batch_size, max_length, device, mixed_precision=True):
+    """Attention-path logits and evidence-head terms (n, L) each, in input order."""
+    n_labels = net.attention.queries.shape[0]
+    attention = np.zeros((len(docs), n_labels), dtype=np.float32)
+    evidence = np.zeros((len(docs), n_labels), dtype=np.float32)
+    net.eval()
+    with torch.no_grad():
+        for idx in length_batches(doc_lengths(docs), batch_size):
+            tokens = collate([docs[i] for i in idx], max_length).to(device)
+            with _autocast(device, mixed_precision):
+                a, e = net(tokens, return_parts=True)
+            attention[idx] = a.float().cpu().numpy()
+            evidence[idx] = e.float().cpu().numpy()
+    return attention, evidence
+
+
+#: Weights of the evidence head's term tried on validation data after each epoch.
+EVIDENCE_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def best_evidence_scale(Y_val, attention, evidence, k=5):
+    """The scale of the head's term with the best validation nDCG@k (ties: the smaller)."""
+    scores = [ndcg_at_k(Y_val, attention + a * evidence, k=k) for a in EVIDENCE_SCALES]
+    best = int(np.argmax(scores))
+    return EVIDENCE_SCALES[best], scores[best]
+
+
+def _loss(net, tokens, target, residual_head):
+    """BCE of the output; with a residual head, the attention's own BCE plus the head's.
+
+    A jointly trained head (``residual_head=False``) shares one loss with the attention,
+    which then learns only what the head misses.
+    """
+    if not residual_head:
+        return F.binary_cross_entropy_with_logits(net(tokens).float(), target)
+    attention, evidence = net(tokens, return_parts=True)
+    attention = attention.float()
+    return (F.binary_cross_entropy_with_logits(attention, target)
+            + F.binary_cross_entropy_with_logits(attention.detach() + evidence, target))
+
+
 def _schedule(total_steps, warmup_steps):
     """Linear warm-up, then linear decay to 10% of the peak rate."""
     def factor(step):
@@ -104,7 +146,8 @@ def _schedule(total_steps, warmup_steps):
 def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_size,
                   max_length, learning_rate, weight_decay, freeze_encoder_epochs,
                   early_stopping, n_iter_no_change, tol, device, seed, mixed_precision,
-                  evidence_learning_rate=None, verbose=0, history=None):
+                  evidence_learning_rate=None, evidence_training="residual", verbose=0,
+                  history=None):
     """Fit ``net`` with binary cross-entropy; restore the best validation epoch.
 
     Dropout draws from torch's global generator; the loop runs inside
@@ -125,6 +168,11 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
         opt, _schedule(total, min(steps_per_epoch, max(1, total // 20)))
     )
     use_val = val_docs is not None and len(val_docs) > 0 and Y_val is not None and Y_val.nnz > 0
+    head = getattr(net, "evidence", None)
+    has_head = head is not None and head.n_pairs > 0
+    residual_head = has_head and evidence_training == "residual"
+    if has_head:
+        history.setdefault("evidence_scale", [])
     best, best_state, best_epoch, stall = -np.inf, None, 0, 0
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -141,8 +189,7 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 tokens = collate([train_docs[i] for i in idx], max_length).to(device)
                 target = _targets(Y_train, idx, device)
                 with _autocast(device, mixed_precision):
-                    logits = net(tokens)
-                loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+                    loss = _loss(net, tokens, target, residual_head)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -152,13 +199,23 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 n_seen += len(idx)
             history["loss"].append(total_loss / max(n_seen, 1))
             msg = f"epoch {len(history['loss'])} loss {history['loss'][-1]:.5f}"
-            if use_val:
+            if use_val and has_head:
+                parts = predict_parts(net, val_docs, batch_size=batch_size * 2,
+                                      max_length=max_length, device=device,
+                                      mixed_precision=mixed_precision)
+                scale, score = best_evidence_scale(Y_val, *parts)
+                head.scale.fill_(scale)
+                history["evidence_scale"].append(scale)
+                history["validation"].append(score)
+                msg += f" val nDCG@5 {score:.4f} (evidence scale {scale:g})"
+            elif use_val:
                 val_logits = predict_logits(net, val_docs, batch_size=batch_size * 2,
                                             max_length=max_length, device=device,
                                             mixed_precision=mixed_precision)
                 score = ndcg_at_k(Y_val, val_logits, k=5)
                 history["validation"].append(score)
                 msg += f" val nDCG@5 {score:.4f}"
+            if use_val:
                 if score > best + tol:
                     best, best_epoch, stall = score, epoch + 1, 0
                     best_state = cpu_state(net)

@@ -56,3 +56,16 @@ def test_compare_quick_runs_end_to_end(require_dataset, data_home, tmp_path):
                                                      "lml_thresholding"}
     assert "p@1" in rec["ratios"]
     assert "PLANT / strongest peer" in proc.stdout
+
+    # The markdown table for docs/benchmarks.md reads the same file.
+    tables = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "tables.py"), str(files[0])],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+    )
+    assert tables.returncode == 0, tables.stderr
+    rows = [line for line in tables.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| model | runs | P@1 | P@5 |")
+    models = [row.split("|")[1].strip() for row in rows[1:]]
+    assert models == ["plant", "control", "linear_svc"]  # not-installed comparators left out
+    p1 = float(rows[3].split("|")[3])
+    assert abs(p1 - 100 * runs["linear_svc"]["metrics"]["p@1"]) < 0.051

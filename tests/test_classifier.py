@@ -435,6 +435,62 @@ def test_evidence_head_trains_at_its_own_rate_without_decay():
     assert len(_param_groups(bare, 1e-3, 0.01, 0.3)) == 1
 
 
+def test_residual_head_leaves_the_attention_gradients_alone():
+    import torch.nn.functional as F
+
+    from plantlearn._train import _loss
+
+    torch.manual_seed(0)
+    net = _evidence_net([(0, 2), (1, 3), (2, 4), (0, 5)], 8, np.ones(8)).eval()  # no dropout
+    with torch.no_grad():
+        net.evidence.weight.uniform_(-2, 2)
+    tokens = _chunked([[2, 3, 5, 6], [4, 4, 7], [3, 2]], 4)
+    target = torch.tensor([[1.0, 0, 0], [0, 0, 1], [0, 1, 0]])
+
+    def attention_grads(loss):
+        net.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for n, p in net.named_parameters()
+                if p.grad is not None and not n.startswith("evidence")]
+
+    with_head = attention_grads(_loss(net, tokens, target, residual_head=True))
+    attention_logits, _ = net(tokens, return_parts=True)
+    alone = attention_grads(F.binary_cross_entropy_with_logits(attention_logits, target))
+    assert len(with_head) == len(alone) > 0
+    for g, h in zip(with_head, alone):
+        torch.testing.assert_close(g, h)
+    # The head still learns (from the residual of the detached attention logits).
+    _loss(net, tokens, target, residual_head=True).backward()
+    assert net.evidence.weight.grad.abs().sum() > 0
+
+
+def test_output_is_attention_plus_scaled_evidence():
+    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
+    with torch.no_grad():
+        net.evidence.weight.fill_(1.5)
+        net.evidence.scale.fill_(0.25)
+    tokens = _chunked([[2, 3, 4], [5, 3]], 3)
+    with torch.no_grad():
+        attention, evidence = net(tokens, return_parts=True)
+        torch.testing.assert_close(net(tokens), attention + 0.25 * evidence)
+
+
+def test_best_evidence_scale_follows_the_validation_data():
+    from plantlearn._train import best_evidence_scale
+
+    rng = np.random.default_rng(0)
+    Y = sp.csr_matrix((rng.random((60, 8)) < 0.2).astype(float))
+    signal = Y.toarray() * 4.0
+    noise = rng.normal(size=Y.shape) * 4.0
+    weak = rng.normal(size=Y.shape)
+    # A head that carries the labels is kept at full weight ...
+    assert best_evidence_scale(Y, weak, signal)[0] == 1.0
+    # ... one that carries only noise is switched off.
+    scale, score = best_evidence_scale(Y, signal, noise)
+    assert scale == 0.0
+    assert score == pytest.approx(1.0)
+
+
 def test_streaming_softmax_over_chunks_is_exact():
     net = _tokenwise_net()
     rng = np.random.default_rng(0)
