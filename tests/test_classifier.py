@@ -850,3 +850,16 @@ def test_cuda_mixed_precision_fit_is_finite(data):
     model = small_clf(device="cuda", mixed_precision=True, encoder="transformer").fit(X, Y)
     assert np.all(np.isfinite(model.predict_proba(X)))
     assert np.all(np.isfinite(model.loss_curve_))
+
+
+@pytest.mark.parametrize("min_docs, expected_epochs", [(50, 4), (1, 2)])
+def test_early_stopping_needs_a_validation_split_it_can_trust(data, monkeypatch, min_docs,
+                                                               expected_epochs):
+    # tol=1 means no epoch ever "improves" after the first, so early stopping (when it
+    # applies) stops after 1 + n_iter_no_change epochs; 10% of 60 documents is 6 < 50.
+    import plantlearn._train as train_module
+
+    monkeypatch.setattr(train_module, "MIN_EARLY_STOPPING_DOCS", min_docs)
+    X, Y = data
+    model = small_clf(max_iter=4, n_iter_no_change=1, tol=1.0).fit(X, Y)
+    assert model.n_iter_ == expected_epochs == len(model.loss_curve_)
