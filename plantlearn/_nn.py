@@ -259,12 +259,11 @@ class EvidenceHead(nn.Module):
     cannot express for labels with several independent cues. Its size is the
     number of kept pairs (labels x top_k at most), never labels x vocabulary.
 
-    The head is a residual on top of the attention path: training fits the
-    attention on its own loss and the head on the loss of the attention's
-    (detached) logits plus its own, so the attention learns exactly as it would
-    without the head. ``scale`` then weighs the head's term in the final logits;
-    the training loop picks it on validation data (0 switches the head off where
-    it does not generalise, as on small, long-tailed training sets).
+    How it trains (residual on top of the attention path, or jointly with it)
+    is the training loop's choice (``_train._loss``). ``scale`` weighs the head's
+    term in the final logits; the training loop picks it on validation data (0
+    switches the head off where it does not generalise, as on small,
+    long-tailed training sets).
     """
 
     def __init__(self, n_labels):

@@ -70,16 +70,24 @@ def _autocast(device, enabled):
                           enabled=enabled and device.type == "cuda")
 
 
-def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True):
-    """Yield (indices, logits tensor on CPU) batch by batch, in length order."""
+def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True,
+                   return_parts=False):
+    """Yield (indices, logits tensor on CPU) batch by batch, in length order.
+
+    With ``return_parts`` the second item is the pair (attention-path logits,
+    evidence-head term) of ``PlantNet.forward(..., return_parts=True)``.
+    """
     net.eval()
     lengths = doc_lengths(docs)
     with torch.no_grad():
         for idx in length_batches(lengths, batch_size):
             tokens = collate([docs[i] for i in idx], max_length).to(device)
             with _autocast(device, mixed_precision):
-                logits = net(tokens)
-            yield idx, logits.float().cpu()
+                out = net(tokens, return_parts=return_parts)
+            if return_parts:
+                yield idx, tuple(part.float().cpu() for part in out)
+            else:
+                yield idx, out.float().cpu()
 
 
 def predict_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True):
@@ -97,14 +105,11 @@ def predict_parts(net, docs, *, batch_size, max_length, device, mixed_precision=
     n_labels = net.attention.queries.shape[0]
     attention = np.zeros((len(docs), n_labels), dtype=np.float32)
     evidence = np.zeros((len(docs), n_labels), dtype=np.float32)
-    net.eval()
-    with torch.no_grad():
-        for idx in length_batches(doc_lengths(docs), batch_size):
-            tokens = collate([docs[i] for i in idx], max_length).to(device)
-            with _autocast(device, mixed_precision):
-                a, e = net(tokens, return_parts=True)
-            attention[idx] = a.float().cpu().numpy()
-            evidence[idx] = e.float().cpu().numpy()
+    for idx, (a, e) in iterate_logits(net, docs, batch_size=batch_size, max_length=max_length,
+                                      device=device, mixed_precision=mixed_precision,
+                                      return_parts=True):
+        attention[idx] = a.numpy()
+        evidence[idx] = e.numpy()
     return attention, evidence
 
 
