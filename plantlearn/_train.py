@@ -125,15 +125,17 @@ def best_evidence_scale(Y_val, attention, evidence, k=5):
 
 
 def _loss(net, tokens, target, residual_head):
-    """BCE of the output; with a residual head, the attention's own BCE plus the head's.
+    """BCE of the training logits; with a residual head, the attention's own BCE plus the head's.
 
     A jointly trained head (``residual_head=False``) shares one loss with the attention,
-    which then learns only what the head misses.
+    which then learns only what the head misses. Training always sees the head at full
+    weight: the validation-chosen ``scale`` applies to predictions only, so a scale of
+    0 after one epoch cannot silence the head's training for the rest of the fit.
     """
-    if not residual_head:
-        return F.binary_cross_entropy_with_logits(net(tokens).float(), target)
     attention, evidence = net(tokens, return_parts=True)
     attention = attention.float()
+    if not residual_head:
+        return F.binary_cross_entropy_with_logits(attention + evidence, target)
     return (F.binary_cross_entropy_with_logits(attention, target)
             + F.binary_cross_entropy_with_logits(attention.detach() + evidence, target))
 

@@ -464,6 +464,24 @@ def test_residual_head_leaves_the_attention_gradients_alone():
     assert net.evidence.weight.grad.abs().sum() > 0
 
 
+def test_joint_training_sees_the_head_at_full_weight_whatever_the_scale():
+    import torch.nn.functional as F
+
+    from plantlearn._train import _loss
+
+    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
+    with torch.no_grad():
+        net.evidence.weight.fill_(1.5)
+        net.evidence.scale.fill_(0.0)  # chosen on validation: predictions ignore the head
+    tokens = _chunked([[2, 3, 4], [5, 3]], 3)
+    target = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+    attention, evidence = net(tokens, return_parts=True)
+    expected = F.binary_cross_entropy_with_logits(attention + evidence, target)
+    torch.testing.assert_close(_loss(net, tokens, target, residual_head=False), expected)
+    _loss(net, tokens, target, residual_head=False).backward()
+    assert net.evidence.weight.grad.abs().sum() > 0
+
+
 def test_output_is_attention_plus_scaled_evidence():
     net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
     with torch.no_grad():
