@@ -18,18 +18,21 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import PlantInput
+from ._linear import fit_restricted_svms
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._mi import smoothed_idf
 from ._nn import PlantNet
 from ._thresholds import best_global_threshold, best_per_label_thresholds
 from ._tokenize import TextTokenizer
-from ._train import iterate_logits, predict_logits, train_network
+from ._train import evidence_features, iterate_logits, predict_logits, train_network
 from ._validation import check_targets, check_texts, resolve_device, targets_to_format
 
 __all__ = ["PlantClassifier"]
 
-FORMAT_VERSION = 2  # 2: evidence head over tf-idf values (idf saved with the weights)
+FORMAT_VERSION = 3  # 2: evidence head over tf-idf values (idf saved); 3: its per-label bias
+#: Older formats this version still reads (a version-2 head has no bias: zeros).
+_READABLE_VERSIONS = (2, FORMAT_VERSION)
 _PARAMS_FILE = "params.json"
 _WEIGHTS_FILE = "weights.pt"
 _TOKENIZER_FILE = "tokenizer.json"
@@ -67,17 +70,21 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     static_scores : bool, default=True
         Add the frozen L2R score of each input word to the attention logits
         (only with ``plant=True``).
-    evidence_head : {"residual", "joint"} or bool, default="residual"
+    evidence_head : {"linear", "residual", "joint"} or bool, default="linear"
         Add a sparse linear term per label over the words stage 1 selected for
-        it (one weight per kept MI pair, starting at zero): a direct path from
-        a label's evidence words to its score beside the attention. A word's
-        value is its tf-idf in the document (L2-normalised). "residual" (or
-        True) trains the attention path on its own loss, exactly as without
-        the head, and the head on what the attention misses; "joint" trains
-        both on one loss (better with many documents per label, e.g. +1.6
-        P@1 on Reuters, but on small training sets the head memorises them
-        and starves the attention: -8.7 P@5 on CodiEsp); False is the paper's
-        architecture. The head's weight in the output, ``evidence_scale_``, is
+        it (one weight per kept MI pair): a direct path from a label's evidence
+        words to its score beside the attention. A word's value is its tf-idf
+        in the document (L2-normalised). "linear" fits the head before the
+        network trains, as one linear SVM per label over its own words
+        (squared hinge, ``evidence_C``; the tf-idf linear model of the field's
+        strongest baselines, restricted to the planted pairs), and keeps it
+        frozen: the network trains and early-stops exactly as without the head,
+        and the output adds the head's margins at a weight chosen on the
+        validation split. "residual" (or True) trains the head by gradient
+        descent on what the attention misses; "joint" trains both on one loss
+        (on small training sets the head then memorises them and starves the
+        attention); False is the paper's architecture. Measured trade-offs in
+        the user guide. The head's weight in the output, ``evidence_scale_``, is
         chosen on the validation split (0 switches it off). Applies to the
         no-planting control too, so that ``plant`` alone separates the two.
     inattention_k : int or None, default=None
@@ -95,10 +102,13 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     learning_rate : float, default=3e-3
         Peak AdamW learning rate (linear warm-up, then linear decay).
     evidence_learning_rate : float, default=0.3
-        Peak learning rate of the evidence head's weights (same schedule, no
-        weight decay). Its inputs are tf-idf values well below 1, so its
-        weights must grow to tens while the network's stay near 1: at the
-        network's rate the head is far from trained when the network is.
+        Peak learning rate of a "residual" or "joint" evidence head's weights
+        (same schedule, no weight decay). Its inputs are tf-idf values well
+        below 1, so its weights must grow to tens while the network's stay near
+        1: at the network's rate the head is far from trained when the network is.
+    evidence_C : float, default=1.0
+        Inverse regularisation strength of the "linear" evidence head's SVMs
+        (liblinear's ``C``; 1 is the usual choice on L2-normalised tf-idf).
     weight_decay : float, default=0.01
     max_iter : int, default=15
         Maximum number of epochs.
@@ -110,8 +120,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         500-document set left 2 validation documents and stopped training
         after 4 epochs), so all ``max_iter`` epochs run and the last is kept.
     validation_fraction : float, default=0.1
-        Share of the training documents held out for early stopping and
-        threshold tuning (never the test data).
+        Share of the training documents held out for early stopping, the
+        evidence head's weight and threshold tuning (never the test data).
+        Fitting on raw text, stage 1 (MI, L2R) and the linear head are fitted
+        without them too, so they judge the model on unseen documents; stage-1
+        steps fitted upstream in a pipeline saw all the documents they got.
     n_iter_no_change : int, default=3
     tol : float, default=1e-4
     freeze_encoder_epochs : int, default=0
@@ -187,7 +200,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "plant": ["boolean"],
         "plant_keys": ["boolean"],
         "static_scores": ["boolean"],
-        "evidence_head": ["boolean", StrOptions({"residual", "joint"})],
+        "evidence_head": ["boolean", StrOptions({"linear", "residual", "joint"})],
         "inattention_k": [Interval(Integral, 1, None, closed="left"), None],
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "stateful": ["boolean"],
@@ -195,6 +208,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "evidence_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "evidence_C": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -213,9 +227,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, *, embed_dim=100, hidden_size=64, encoder="gru", dropout=0.2,
-                 plant=True, plant_keys=True, static_scores=True, evidence_head="residual",
+                 plant=True, plant_keys=True, static_scores=True, evidence_head="linear",
                  inattention_k=None, max_length=256, stateful=True, max_chunks=8, batch_size=64,
-                 learning_rate=3e-3, evidence_learning_rate=0.3, weight_decay=0.01, max_iter=15,
+                 learning_rate=3e-3, evidence_learning_rate=0.3, evidence_C=1.0,
+                 weight_decay=0.01, max_iter=15,
                  early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=3, tol=1e-4,
                  freeze_encoder_epochs=0, threshold="auto", mixed_precision=True,
@@ -236,6 +251,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.evidence_learning_rate = evidence_learning_rate
+        self.evidence_C = evidence_C
         self.weight_decay = weight_decay
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -262,12 +278,28 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
+    def _validation_split(self, n, seed):
+        """Indices (train, validation) of the carve; the same for a given seed and n."""
+        rng = np.random.default_rng(seed)
+        n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
     def _stage_one(self, X, Y, seed):
-        """Fitted MI and L2R steps: reused from a PlantInput, else fitted here."""
+        """Fitted MI and L2R steps: reused from a PlantInput, else fitted here.
+
+        Fitted here, they see only the training part of the validation carve: the
+        validation documents then judge early stopping, the head's scale and the
+        threshold as unseen documents. (Steps fitted upstream in a pipeline saw
+        everything they were given.)
+        """
         t0 = time.perf_counter()
         # Default stage-1 steps report progress at the classifier's verbosity.
         mi_param = self.mi if self.mi is not None else MIInitializer(verbose=self.verbose)
-        texts, mi, Y_csr, kind, classes = fitted_mi_for(X, Y, mi_param)
+        fit_rows = None
+        if not isinstance(X, PlantInput):
+            fit_rows = lambda n: self._validation_split(n, seed)[0]  # noqa: E731
+        texts, mi, Y_csr, kind, classes = fitted_mi_for(X, Y, mi_param, fit_rows=fit_rows)
         t1 = time.perf_counter()
         ltr = None
         if self.plant:
@@ -279,7 +311,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                     ltr.set_params(random_state=seed)
                 if ltr.device == "auto" and self.device != "auto":
                     ltr.set_params(device=self.device)
-                ltr.fit(PlantInput(texts, mi=mi), Y_csr)
+                rows = (np.arange(len(texts)) if fit_rows is None else fit_rows(len(texts)))
+                ltr.fit(PlantInput([texts[i] for i in rows], mi=mi), Y_csr[rows])
         t2 = time.perf_counter()
         return texts, mi, ltr, Y_csr, kind, classes, {"mi": t1 - t0, "ltr": t2 - t1}
 
@@ -355,21 +388,23 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 pairs = mi.mi_.tocoo()
                 idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
                 net.set_evidence_pairs(pairs.row, pairs.col, self.tokenizer_.vocab_size, idf)
-            prior = np.asarray(Y_csr.sum(axis=0)).ravel() / Y_csr.shape[0]
-            net.init_output_bias(prior)
+            prior_rows = Y_csr[self._validation_split(Y_csr.shape[0], seed)[0]]
+            net.init_output_bias(np.asarray(prior_rows.sum(axis=0)).ravel() / prior_rows.shape[0])
             self._history = {"loss": [], "validation": []}
         docs = self._encode(texts)
 
-        # Validation split carved from the training documents only.
-        rng = np.random.default_rng(seed)
-        n = len(docs)
-        n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
-        perm = rng.permutation(n)
-        val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        # Validation split carved from the training documents only (the same carve
+        # as stage 1's: see _stage_one).
+        tr_idx, val_idx = self._validation_split(len(docs), seed)
+        n_val = val_idx.size
         train_docs = [docs[i] for i in tr_idx]
         val_docs = [docs[i] for i in val_idx] if n_val else None
         Y_tr, Y_val = Y_csr[tr_idx], (Y_csr[val_idx] if n_val else None)
 
+        if self.evidence_head == "linear" and not warm:
+            t_head = time.perf_counter()
+            self._fit_linear_head(net, train_docs, Y_tr, seed)
+            stage_times["evidence"] = time.perf_counter() - t_head
         net.to(device)
         t_train = time.perf_counter()
         history = train_network(
@@ -377,7 +412,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             batch_size=self.batch_size, max_length=self.max_length,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay,
             evidence_learning_rate=self.evidence_learning_rate,
-            evidence_training="joint" if self.evidence_head == "joint" else "residual",
+            evidence_training=_EVIDENCE_TRAINING[self.evidence_head],
             freeze_encoder_epochs=0 if warm else self.freeze_encoder_epochs,
             early_stopping=self.early_stopping, n_iter_no_change=self.n_iter_no_change,
             tol=self.tol, device=device, seed=seed, mixed_precision=self.mixed_precision,
@@ -399,11 +434,38 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             print(
                 f"[PlantClassifier] done in {self.fit_time_['total']:.1f}s "
                 f"(MI {stage_times['mi']:.1f}s, L2R {stage_times['ltr']:.1f}s, "
-                f"network {self.fit_time_['train']:.1f}s); threshold {self._threshold_repr()}, "
+                f"evidence head {stage_times.get('evidence', 0.0):.1f}s, network {self.fit_time_['train']:.1f}s); threshold {self._threshold_repr()}, "
                 f"evidence scale {self.evidence_scale_:g}",
                 flush=True,
             )
         return self
+
+    def _fit_linear_head(self, net, train_docs, Y_train, seed):
+        """Fit the evidence head as linear SVMs over each label's planted words (frozen after)."""
+        head = net.evidence
+        if head.n_pairs == 0:
+            return
+        X = evidence_features(head, train_docs, batch_size=self.batch_size * 4,
+                              max_length=self.max_length)
+        labels = head.pair_label.cpu().numpy()
+        tokens = np.repeat(np.arange(head.token_ptr.numel() - 1),
+                           np.diff(head.token_ptr.cpu().numpy()))
+        support = sp.csr_matrix((np.arange(1, labels.size + 1, dtype=np.float64), (labels, tokens)),
+                                shape=(Y_train.shape[1], X.shape[1]))
+        report = None
+        if self.verbose:
+            def report(done, total):
+                print(f"[PlantClassifier] evidence head: {done}/{total} labels fitted", flush=True)
+        weights, bias = fit_restricted_svms(X, Y_train, support, C=self.evidence_C,
+                                            random_state=seed, callback=report)
+        # support's values hold each pair's position in the head (1-based): the fitted
+        # weights share its pattern, so they map back without a search.
+        position = support.data.astype(np.int64) - 1
+        head_weight = np.zeros(labels.size, dtype=np.float32)
+        head_weight[position] = weights.data
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(head_weight))
+            head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
     def _tune_threshold(self, net, val_docs, Y_val, device):
         if not isinstance(self.threshold, str):
@@ -619,10 +681,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path / _PARAMS_FILE} is corrupt: {exc}") from None
         version = meta.get("format_version") if isinstance(meta, dict) else None
-        if version != FORMAT_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise ValueError(
                 f"{path} has model format version {version!r}; this plantlearn reads "
-                f"version {FORMAT_VERSION}."
+                f"versions {', '.join(map(str, _READABLE_VERSIONS))}."
             )
         try:
             params = dict(meta["params"])
@@ -641,6 +703,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 key = f"attention.{buf}"
                 if key in state:
                     setattr(att, buf, torch.zeros_like(state[key]))
+            state.setdefault("evidence.bias", torch.zeros(meta["n_labels"]))  # format 2
             if state.get("evidence.weight") is not None and state["evidence.weight"].numel():
                 net.evidence.set_pairs(state["evidence.pair_label"], state["evidence.token_ptr"],
                                        state["evidence.idf"])
@@ -741,6 +804,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         if path is not None:
             write_html(page, path)
         return page
+
+
+#: How train_network treats the head for each ``evidence_head`` value.
+_EVIDENCE_TRAINING = {"linear": "frozen", "residual": "residual", True: "residual",
+                      "joint": "joint", False: "frozen"}
 
 
 def _evidence_scale(net):

@@ -17,12 +17,13 @@ from ._validation import _is_label_lists, check_targets, check_texts, resolve_de
 __all__ = ["LTRPretrainer", "fitted_mi_for"]
 
 
-def fitted_mi_for(X, Y, mi_param):
+def fitted_mi_for(X, Y, mi_param, fit_rows=None):
     """Return (texts, fitted MIInitializer, Y as CSR) for raw text or a PlantInput.
 
     A PlantInput brings its fitted MI step (computed upstream in a pipeline);
     raw text gets a fresh clone of ``mi_param`` (or a default MIInitializer)
-    fitted here.
+    fitted here, on the documents ``fit_rows(n_documents)`` selects when given
+    (with the full label set: labels absent from those rows keep no words).
     """
     if isinstance(X, PlantInput):
         texts = check_texts(X.texts)
@@ -37,7 +38,12 @@ def fitted_mi_for(X, Y, mi_param):
     texts = check_texts(X)
     Y_csr, kind, classes = check_targets(Y, len(texts))
     mi = clone(mi_param) if mi_param is not None else MIInitializer()
-    mi.fit(texts, Y)
+    if fit_rows is None:
+        mi.fit(texts, Y)
+    else:
+        rows = fit_rows(len(texts))
+        mi.fit([texts[i] for i in rows], Y_csr[rows])
+        mi.classes_ = classes  # the names of the whole label set, as a fit on all of Y gives
     return texts, mi, Y_csr, kind, classes
 
 

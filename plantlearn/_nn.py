@@ -259,11 +259,13 @@ class EvidenceHead(nn.Module):
     cannot express for labels with several independent cues. Its size is the
     number of kept pairs (labels x top_k at most), never labels x vocabulary.
 
-    How it trains (residual on top of the attention path, or jointly with it)
-    is the training loop's choice (``_train._loss``). ``scale`` weighs the head's
-    term in the final logits; the training loop picks it on validation data (0
-    switches the head off where it does not generalise, as on small,
-    long-tailed training sets).
+    Its weights come either from a convex fit before the network trains (linear
+    SVMs, ``_linear.fit_restricted_svms``; the head then also has a per-label
+    ``bias`` and stays frozen), or from gradient training beside the attention
+    (residual on top of the attention path, or jointly with it: the training
+    loop's choice, ``_train._loss``; ``bias`` stays zero). ``scale`` weighs the
+    head's term in the final logits; the training loop picks it on validation
+    data (0 switches the head off where it does not generalise).
     """
 
     def __init__(self, n_labels):
@@ -274,19 +276,24 @@ class EvidenceHead(nn.Module):
         self.register_buffer("pair_label", torch.zeros(0, dtype=torch.long))
         self.register_buffer("token_ptr", torch.zeros(1, dtype=torch.long))
         self.register_buffer("idf", torch.zeros(0))
+        self.register_buffer("bias", torch.zeros(n_labels))
         self.register_buffer("scale", torch.ones(()))
 
     @property
     def n_pairs(self):
         return self.weight.numel()
 
-    def set_pairs(self, pair_label, token_ptr, idf):
-        """Install the pairs (labels grouped by word) with zero weights, and the words' idf."""
+    def set_pairs(self, pair_label, token_ptr, idf, weight=None, bias=None):
+        """Install the pairs (labels grouped by word), the words' idf, and weights (default 0)."""
         dev = self.weight.device
         self.pair_label = torch.as_tensor(pair_label, dtype=torch.long).to(dev)
         self.token_ptr = torch.as_tensor(token_ptr, dtype=torch.long).to(dev)
         self.idf = torch.as_tensor(idf, dtype=torch.float32).to(dev)
-        self.weight = nn.Parameter(torch.zeros(self.pair_label.numel(), device=dev))
+        if weight is None:
+            weight = torch.zeros(self.pair_label.numel())
+        self.weight = nn.Parameter(torch.as_tensor(weight, dtype=torch.float32).to(dev).clone())
+        if bias is not None:
+            self.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
     def features(self, tokens):
         """Distinct (document, word) occurrences and their normalised tf-idf values."""
@@ -308,6 +315,7 @@ class EvidenceHead(nn.Module):
         out = torch.zeros(n, self.n_labels, device=tokens.device, dtype=torch.float32)
         if self.n_pairs == 0:
             return out
+        out += self.bias
         d, t, value = self.features(tokens)
         start, stop = self.token_ptr[t], self.token_ptr[t + 1]
         counts = stop - start
@@ -347,15 +355,21 @@ class PlantNet(nn.Module):
         )
         self.evidence = EvidenceHead(n_labels)
 
-    def set_evidence_pairs(self, labels, tokens, n_tokens, idf):
-        """Give the evidence head the (label, word) pairs selected by stage 1 and the words' idf."""
+    def set_evidence_pairs(self, labels, tokens, n_tokens, idf, weights=None, bias=None):
+        """Give the evidence head the (label, word) pairs selected by stage 1 and the words' idf.
+
+        ``weights`` (one per pair, in the order given) and the per-label ``bias``
+        install a fitted linear model; without them the head starts at zero.
+        """
         labels = torch.as_tensor(labels, dtype=torch.long)
         tokens = torch.as_tensor(tokens, dtype=torch.long)
         order = torch.argsort(tokens * (labels.max().item() + 1 if labels.numel() else 1) + labels)
         counts = torch.bincount(tokens, minlength=n_tokens)
         ptr = torch.zeros(n_tokens + 1, dtype=torch.long)
         ptr[1:] = torch.cumsum(counts, 0)
-        self.evidence.set_pairs(labels[order], ptr, idf)
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float32)[order]
+        self.evidence.set_pairs(labels[order], ptr, idf, weight=weights, bias=bias)
 
     def encode(self, tokens):
         mask = tokens != 0

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .metrics import ndcg_at_k
 
 __all__ = ["collate", "length_batches", "train_network", "predict_logits", "predict_parts",
-           "iterate_logits", "best_evidence_scale"]
+           "iterate_logits", "best_evidence_scale", "evidence_features"]
 
 
 def collate(docs, max_length):
@@ -113,28 +113,61 @@ def predict_parts(net, docs, *, batch_size, max_length, device, mixed_precision=
     return attention, evidence
 
 
-#: Weights of the evidence head's term tried on validation data after each epoch.
-EVIDENCE_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
+def evidence_features(head, docs, *, batch_size, max_length):
+    """The evidence head's tf-idf features of documents as a CSR matrix (n_docs, vocab_size).
 
-
-def best_evidence_scale(Y_val, attention, evidence, k=5):
-    """The scale of the head's term with the best validation nDCG@k (ties: the smaller)."""
-    scores = [ndcg_at_k(Y_val, attention + a * evidence, k=k) for a in EVIDENCE_SCALES]
-    best = int(np.argmax(scores))
-    return EVIDENCE_SCALES[best], scores[best]
-
-
-def _loss(net, tokens, target, residual_head):
-    """BCE of the training logits; with a residual head, the attention's own BCE plus the head's.
-
-    A jointly trained head (``residual_head=False``) shares one loss with the attention,
-    which then learns only what the head misses. Training always sees the head at full
-    weight: the validation-chosen ``scale`` applies to predictions only, so a scale of
-    0 after one epoch cannot silence the head's training for the rest of the fit.
+    Computed on the CPU with the head's own ``features``, so that a linear model fitted
+    on them scores exactly what the head computes at prediction time.
     """
+    n_vocab = head.token_ptr.numel() - 1
+    rows, cols, vals = [], [], []
+    with torch.no_grad():
+        for idx in length_batches(doc_lengths(docs), batch_size):
+            d, t, v = head.features(collate([docs[i] for i in idx], max_length).to(head.idf.device))
+            rows.append(idx[d.cpu().numpy()])
+            cols.append(t.cpu().numpy())
+            vals.append(v.cpu().numpy().astype(np.float64))
+    if not rows:
+        return sp.csr_matrix((len(docs), n_vocab))
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(len(docs), n_vocab))
+
+
+#: Weights of a trained evidence head's term tried on validation data after each epoch.
+EVIDENCE_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: The same for a head fitted as linear SVMs: their margins (about +-1) are on a smaller
+#: scale than the attention's log-odds, so the grid reaches further.
+FITTED_EVIDENCE_SCALES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)
+
+
+def best_evidence_scale(Y_val, attention, evidence, k=5, scales=EVIDENCE_SCALES):
+    """The scale of the head's term with the best validation nDCG@k (ties: the smaller)."""
+    scores = [ndcg_at_k(Y_val, attention + a * evidence, k=k) for a in scales]
+    best = int(np.argmax(scores))
+    return scales[best], scores[best]
+
+
+#: How the evidence head learns during network training (see ``_loss``).
+EVIDENCE_TRAINING = ("residual", "joint", "frozen")
+
+
+def _loss(net, tokens, target, head_training):
+    """BCE of the training logits, by how the evidence head learns.
+
+    ``"joint"``: the head shares one loss with the attention, which then learns only
+    what the head misses. ``"residual"``: the attention's own BCE plus the head's BCE
+    on top of the (detached) attention logits. ``"frozen"`` (a head fitted before
+    training, or none): the attention's own BCE only. Training always sees the head
+    at full weight: the validation-chosen ``scale`` applies to predictions only, so
+    a scale of 0 after one epoch cannot silence the head's training for the rest of
+    the fit.
+    """
+    if head_training == "frozen":
+        return F.binary_cross_entropy_with_logits(net(tokens, return_parts=True)[0].float(),
+                                                  target)
     attention, evidence = net(tokens, return_parts=True)
     attention = attention.float()
-    if not residual_head:
+    if head_training == "joint":
         return F.binary_cross_entropy_with_logits(attention + evidence, target)
     return (F.binary_cross_entropy_with_logits(attention, target)
             + F.binary_cross_entropy_with_logits(attention.detach() + evidence, target))
@@ -170,13 +203,17 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
     Returns the history dict (loss per epoch, validation nDCG@5 per epoch, the
     best epoch, the number of epochs run).
     """
+    if evidence_training not in EVIDENCE_TRAINING:
+        raise ValueError(f"evidence_training must be one of {EVIDENCE_TRAINING}, "
+                         f"got {evidence_training!r}.")
     history = history if history is not None else {"loss": [], "validation": []}
     rng = np.random.default_rng(seed)
     Y_train = sp.csr_matrix(Y_train)
     lengths = doc_lengths(train_docs)
     steps_per_epoch = math.ceil(len(train_docs) / batch_size)
     total = steps_per_epoch * max_iter
-    opt = torch.optim.AdamW(_param_groups(net, learning_rate, weight_decay, evidence_learning_rate))
+    opt = torch.optim.AdamW(_param_groups(net, learning_rate, weight_decay, evidence_learning_rate,
+                                          train_head=evidence_training != "frozen"))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _schedule(total, min(steps_per_epoch, max(1, total // 20)))
     )
@@ -185,9 +222,12 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
     history["early_stopping"] = stop_early
     head = getattr(net, "evidence", None)
     has_head = head is not None and head.n_pairs > 0
-    residual_head = has_head and evidence_training == "residual"
+    head_training = evidence_training if has_head else "frozen"
+    scales = FITTED_EVIDENCE_SCALES if head_training == "frozen" else EVIDENCE_SCALES
     if has_head:
         history.setdefault("evidence_scale", [])
+        if head_training == "frozen":
+            head.scale.fill_(0.0)  # validation scores below: the attention path alone
     best, best_state, best_epoch, stall = -np.inf, None, 0, 0
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -204,7 +244,7 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 tokens = collate([train_docs[i] for i in idx], max_length).to(device)
                 target = _targets(Y_train, idx, device)
                 with _autocast(device, mixed_precision):
-                    loss = _loss(net, tokens, target, residual_head)
+                    loss = _loss(net, tokens, target, head_training)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -214,16 +254,18 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 n_seen += len(idx)
             history["loss"].append(total_loss / max(n_seen, 1))
             msg = f"epoch {len(history['loss'])} loss {history['loss'][-1]:.5f}"
-            if use_val and has_head:
+            if use_val and has_head and head_training != "frozen":
                 parts = predict_parts(net, val_docs, batch_size=batch_size * 2,
                                       max_length=max_length, device=device,
                                       mixed_precision=mixed_precision)
-                scale, score = best_evidence_scale(Y_val, *parts)
+                scale, score = best_evidence_scale(Y_val, *parts, scales=scales)
                 head.scale.fill_(scale)
                 history["evidence_scale"].append(scale)
                 history["validation"].append(score)
                 msg += f" val nDCG@5 {score:.4f} (evidence scale {scale:g})"
             elif use_val:
+                # A frozen head cannot change: the epochs are judged by the attention
+                # path alone (exactly as without a head), the head's scale once at the end.
                 val_logits = predict_logits(net, val_docs, batch_size=batch_size * 2,
                                             max_length=max_length, device=device,
                                             mixed_precision=mixed_precision)
@@ -240,24 +282,41 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 print(f"[PlantClassifier] {msg} ({time.perf_counter() - t0:.1f}s)", flush=True)
             if stop_early and stall >= n_iter_no_change:
                 break
-    for p in net.parameters():
+    for p in net.encoder_parameters():
         p.requires_grad_(True)
     if stop_early and best_state is not None:
         net.load_state_dict(best_state)
         history["best_epoch"] = best_epoch
         history["best_validation"] = best
+    if has_head and head_training == "frozen" and not use_val:
+        head.scale.fill_(1.0)  # nothing to choose it on
+    if use_val and has_head and head_training == "frozen":
+        parts = predict_parts(net, val_docs, batch_size=batch_size * 2, max_length=max_length,
+                              device=device, mixed_precision=mixed_precision)
+        scale, score = best_evidence_scale(Y_val, *parts, scales=scales)
+        head.scale.fill_(scale)
+        history["evidence_scale"].append(scale)
+        history["validation_with_evidence"] = score
+        if verbose:
+            print(f"[PlantClassifier] evidence scale {scale:g}: val nDCG@5 {score:.4f}", flush=True)
     history["n_iter"] = len(history["loss"])
     return history
 
 
-def _param_groups(net, learning_rate, weight_decay, evidence_learning_rate):
-    """AdamW groups: the network, and the evidence head at its own rate without decay."""
+def _param_groups(net, learning_rate, weight_decay, evidence_learning_rate, train_head=True):
+    """AdamW groups: the network, and the evidence head at its own rate without decay.
+
+    With ``train_head=False`` (a head fitted before training) the head's weights are
+    left out of the optimiser altogether, so that weight decay cannot shrink them either.
+    """
     head = getattr(net, "evidence", None)
     head_params = [head.weight] if head is not None and head.n_pairs else []
-    if evidence_learning_rate is None or not head_params:
-        return [{"params": list(net.parameters()), "lr": learning_rate, "weight_decay": weight_decay}]
     head_ids = {id(p) for p in head_params}
     rest = [p for p in net.parameters() if id(p) not in head_ids]
+    if not train_head:
+        return [{"params": rest, "lr": learning_rate, "weight_decay": weight_decay}]
+    if evidence_learning_rate is None or not head_params:
+        return [{"params": list(net.parameters()), "lr": learning_rate, "weight_decay": weight_decay}]
     return [
         {"params": rest, "lr": learning_rate, "weight_decay": weight_decay},
         {"params": head_params, "lr": evidence_learning_rate, "weight_decay": 0.0},

@@ -453,14 +453,14 @@ def test_residual_head_leaves_the_attention_gradients_alone():
         return [p.grad.clone() for n, p in net.named_parameters()
                 if p.grad is not None and not n.startswith("evidence")]
 
-    with_head = attention_grads(_loss(net, tokens, target, residual_head=True))
+    with_head = attention_grads(_loss(net, tokens, target, "residual"))
     attention_logits, _ = net(tokens, return_parts=True)
     alone = attention_grads(F.binary_cross_entropy_with_logits(attention_logits, target))
     assert len(with_head) == len(alone) > 0
     for g, h in zip(with_head, alone):
         torch.testing.assert_close(g, h)
     # The head still learns (from the residual of the detached attention logits).
-    _loss(net, tokens, target, residual_head=True).backward()
+    _loss(net, tokens, target, "residual").backward()
     assert net.evidence.weight.grad.abs().sum() > 0
 
 
@@ -477,9 +477,37 @@ def test_joint_training_sees_the_head_at_full_weight_whatever_the_scale():
     target = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
     attention, evidence = net(tokens, return_parts=True)
     expected = F.binary_cross_entropy_with_logits(attention + evidence, target)
-    torch.testing.assert_close(_loss(net, tokens, target, residual_head=False), expected)
-    _loss(net, tokens, target, residual_head=False).backward()
+    torch.testing.assert_close(_loss(net, tokens, target, "joint"), expected)
+    _loss(net, tokens, target, "joint").backward()
     assert net.evidence.weight.grad.abs().sum() > 0
+
+
+def test_frozen_head_is_left_out_of_training():
+    import torch.nn.functional as F
+
+    from plantlearn._train import _loss, _param_groups
+
+    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
+    with torch.no_grad():
+        net.evidence.weight.fill_(1.5)
+    tokens = _chunked([[2, 3, 4], [5, 3]], 3)
+    target = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+    attention, _ = net(tokens, return_parts=True)
+    loss = _loss(net, tokens, target, "frozen")
+    torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(attention, target))
+    loss.backward()
+    assert net.evidence.weight.grad is None
+    groups = _param_groups(net, 1e-3, 0.01, 0.3, train_head=False)
+    assert len(groups) == 1
+    assert all(p is not net.evidence.weight for p in groups[0]["params"])
+
+
+def test_head_bias_adds_to_every_document():
+    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6), n_labels=3).eval()
+    with torch.no_grad():
+        net.evidence.bias.copy_(torch.tensor([0.5, -1.0, 2.0]))
+        out = net.evidence(_chunked([[2, 3], [4, 5]], 2)).numpy()
+    np.testing.assert_allclose(out[1], [0.5, -1.0, 2.0])  # no selected word: the bias alone
 
 
 def test_output_is_attention_plus_scaled_evidence():
@@ -621,7 +649,9 @@ def test_empty_and_unknown_documents_get_the_prior_biases(clf, data):
     proba = clf.predict_proba(["", UNKNOWN_WORDS, "!!! ...", X[0]])
     np.testing.assert_array_equal(proba[0], proba[1])
     np.testing.assert_array_equal(proba[0], proba[2])
-    bias = clf.net_.attention.output_bias.detach().numpy()
+    # The biases: the attention's output bias plus the linear head's intercept at its weight.
+    head = clf.net_.evidence
+    bias = (clf.net_.attention.output_bias + head.scale * head.bias).detach().numpy()
     np.testing.assert_allclose(proba[0], expit(bias), rtol=1e-6)
     assert not np.allclose(proba[3], proba[0])
     np.testing.assert_array_equal(clf.predict_proba([""])[0], proba[0])
@@ -778,16 +808,34 @@ def test_load_corrupt_params(saved):
         PlantClassifier.load(saved)
 
 
-@pytest.mark.parametrize("version", [1, 3, None, "2"])
+@pytest.mark.parametrize("version", [1, 4, None, "3"])
 def test_load_wrong_format_version(saved, version):
     # Version 1 models had a binary evidence head and no saved idf: refused, not misread.
     meta = json.loads((saved / "params.json").read_text())
-    assert meta["format_version"] == 2
+    assert meta["format_version"] == 3
     meta["format_version"] = version
     (saved / "params.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=rf"model format version {version!r}; this plantlearn "
-                                         r"reads version 2"):
+                                         r"reads versions 2, 3"):
         PlantClassifier.load(saved)
+
+
+def test_load_format_2_model_without_head_bias(saved, data):
+    # Format 2 had no evidence.bias buffer: such a model loads with a zero bias and
+    # predicts as it did when it was saved.
+    X, _ = data
+    expected = PlantClassifier.load(saved)
+    expected.net_.evidence.bias.zero_()
+    meta = json.loads((saved / "params.json").read_text())
+    meta["format_version"] = 2
+    (saved / "params.json").write_text(json.dumps(meta))
+    state = torch.load(saved / "weights.pt", weights_only=True)
+    del state["evidence.bias"]
+    torch.save(state, saved / "weights.pt")
+    model = PlantClassifier.load(saved)
+    assert torch.count_nonzero(model.net_.evidence.bias) == 0
+    np.testing.assert_allclose(model.decision_function(X[:20]), expected.decision_function(X[:20]),
+                               atol=1e-5)
 
 
 def test_load_truncated_weights(saved):
@@ -881,3 +929,18 @@ def test_early_stopping_needs_a_validation_split_it_can_trust(data, monkeypatch,
     X, Y = data
     model = small_clf(max_iter=4, n_iter_no_change=1, tol=1.0).fit(X, Y)
     assert model.n_iter_ == expected_epochs == len(model.loss_curve_)
+
+
+def test_stage_one_never_sees_the_validation_documents(clf, data, label_lists):
+    # Fitted on raw text, MI and L2R learn from the training part of the carve only, so that
+    # early stopping, the head's scale and the threshold are judged on unseen documents.
+    X, Y = data
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+    train, val = clf._validation_split(len(X), seed)
+    assert val.size == round(clf.validation_fraction * len(X)) > 0
+    assert clf.mi_.n_documents_ == train.size
+    expected = MIInitializer(top_k=20).fit([X[i] for i in train], Y[train])
+    np.testing.assert_array_equal(clf.mi_.mi_.toarray(), expected.mi_.toarray())
+    # With label names, the stage-1 step keeps the names of the whole label set.
+    named = small_clf().fit(X, label_lists)
+    np.testing.assert_array_equal(named.mi_.classes_, named.classes_)

@@ -1,0 +1,124 @@
+"""The convex fit of the evidence head (plantlearn._linear) and its use by PlantClassifier."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.svm import LinearSVC
+
+from plantlearn import PlantClassifier
+from plantlearn._linear import CONSTANT_LABEL_BIAS, fit_restricted_svms
+from plantlearn._train import FITTED_EVIDENCE_SCALES, collate, evidence_features
+from plantlearn.datasets import make_multilabel_text
+
+
+def _problem(seed=0, n=80, n_features=15):
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix(rng.random((n, n_features)) * (rng.random((n, n_features)) < 0.4))
+    Y = np.zeros((n, 5), dtype=int)
+    Y[:, 0] = X[:, 0].toarray().ravel() > 0.2
+    Y[:, 1] = (X[:, 3] + X[:, 4]).toarray().ravel() > 0.5
+    Y[:, 2] = rng.random(n) < 0.3
+    # label 3: never in training; label 4: on every document
+    Y[:, 4] = 1
+    support = sp.csr_matrix(np.array([
+        [1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0] * 15,
+        [1] + [0] * 14,
+        [0, 1] + [0] * 13,
+    ], dtype=float)[:, :n_features])
+    return X, sp.csr_matrix(Y), support
+
+
+def test_each_label_is_liblinear_on_its_own_columns():
+    X, Y, support = _problem()
+    weights, bias = fit_restricted_svms(X, Y, support, C=0.7)
+    assert weights.shape == support.shape
+    for label in (0, 1):
+        cols = support[label].indices
+        ref = LinearSVC(C=0.7, dual="auto", random_state=0)
+        ref.fit(X[:, cols], Y[:, label].toarray().ravel())
+        np.testing.assert_allclose(weights[label].toarray().ravel()[cols], ref.coef_.ravel(),
+                                   rtol=1e-6, atol=1e-8)
+        assert bias[label] == pytest.approx(ref.intercept_[0])
+        # Nothing outside the label's support.
+        outside = np.setdiff1d(np.arange(X.shape[1]), cols)
+        assert not np.any(weights[label].toarray().ravel()[outside])
+
+
+def test_labels_without_words_or_without_both_classes_get_a_sign_only():
+    X, Y, support = _problem()
+    weights, bias = fit_restricted_svms(X, Y, support)
+    assert weights[2].nnz == 0 and bias[2] == -CONSTANT_LABEL_BIAS  # 30% positive, no words
+    assert not np.any(weights[3].data) and bias[3] == -CONSTANT_LABEL_BIAS  # never seen
+    assert not np.any(weights[4].data) and bias[4] == CONSTANT_LABEL_BIAS  # always on
+    # The pattern is the support's, explicit zeros included, so positions map back.
+    np.testing.assert_array_equal(weights.indptr, support.indptr)
+    np.testing.assert_array_equal(weights.indices, support.indices)
+
+
+def test_mismatched_shapes_are_refused():
+    X, Y, support = _problem()
+    with pytest.raises(ValueError, match="shapes do not match"):
+        fit_restricted_svms(X[:10], Y, support)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        fit_restricted_svms(X, Y, support[:, :5])
+
+
+def test_progress_callback_reaches_every_label():
+    X, Y, support = _problem()
+    calls = []
+    fit_restricted_svms(X, Y, support, callback=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (5, 5)
+
+
+@pytest.fixture(scope="module")
+def linear_fit():
+    X, Y = make_multilabel_text(n_samples=240, n_labels=6, vocab_size=60, length=(15, 40),
+                                random_state=1)
+    clf = PlantClassifier(evidence_head="linear", max_iter=2, embed_dim=16, hidden_size=8,
+                          batch_size=32, random_state=0).fit(X, Y)
+    return clf, X, Y
+
+
+def test_classifier_head_is_the_svms_of_the_training_carve(linear_fit):
+    clf, X, Y = linear_fit
+    head = clf.net_.evidence
+    docs = clf._encode(X)
+    n = len(docs)
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+    perm = np.random.default_rng(seed).permutation(n)
+    train = np.sort(perm[int(round(clf.validation_fraction * n)):])
+    features = evidence_features(head, [docs[i] for i in train], batch_size=16,
+                                 max_length=clf.max_length)
+    tokens = np.repeat(np.arange(head.token_ptr.numel() - 1), np.diff(head.token_ptr.numpy()))
+    labels = head.pair_label.numpy()
+    for label in range(Y.shape[1]):
+        cols = np.sort(tokens[labels == label])
+        ref = LinearSVC(dual="auto", random_state=seed)
+        ref.fit(features[:, cols], Y[train][:, label].toarray().ravel())
+        fitted = head.weight.detach().numpy()[labels == label][np.argsort(tokens[labels == label])]
+        np.testing.assert_allclose(fitted, ref.coef_.ravel(), rtol=1e-4, atol=1e-5)
+        assert float(head.bias[label]) == pytest.approx(ref.intercept_[0], rel=1e-4, abs=1e-5)
+    # The head's term is the SVMs' decision function on the same features.
+    W = np.zeros((Y.shape[1], head.token_ptr.numel() - 1))
+    W[labels, tokens] = head.weight.detach().numpy()
+    some = docs[:7]
+    with torch.no_grad():
+        term = head(collate(some, clf.max_length)).numpy()
+    expected = evidence_features(head, some, batch_size=4, max_length=clf.max_length) @ W.T
+    np.testing.assert_allclose(term, expected + head.bias.numpy(), rtol=1e-5, atol=1e-5)
+    assert clf.evidence_scale_ in FITTED_EVIDENCE_SCALES
+
+
+def test_linear_head_stays_frozen_while_the_network_trains():
+    X, Y = make_multilabel_text(n_samples=200, n_labels=5, vocab_size=50, length=(10, 30),
+                                random_state=2)
+    params = dict(evidence_head="linear", embed_dim=8, hidden_size=8, batch_size=32,
+                  random_state=0)
+    one = PlantClassifier(max_iter=1, **params).fit(X, Y)
+    three = PlantClassifier(max_iter=3, **params).fit(X, Y)
+    torch.testing.assert_close(one.net_.evidence.weight, three.net_.evidence.weight)
+    torch.testing.assert_close(one.net_.evidence.bias, three.net_.evidence.bias)
+    assert not torch.equal(one.net_.attention.queries, three.net_.attention.queries)
