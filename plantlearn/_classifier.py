@@ -163,13 +163,14 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         Decision threshold(s) in use.
     n_iter_ : int
     loss_curve_ : list of float
-        Training loss per epoch (with the evidence head: the attention path's
-        binary cross-entropy plus the head's residual one).
+        Training loss per epoch (with a "residual" head: the attention path's
+        binary cross-entropy plus the head's; otherwise the one loss trained).
     validation_scores_ : list of float
         Validation nDCG@5 per epoch.
     evidence_scale_ : float
         Weight of the evidence head's term in the logits (0 without a head),
-        chosen among 0, 0.25, 0.5, 0.75 and 1 by validation nDCG@5.
+        chosen by validation nDCG@5: among 0 to 24 for the linear head, 0 to 1
+        for a trained one.
     fit_time_ : dict
         Seconds spent in each stage.
 
@@ -296,10 +297,15 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         # Default stage-1 steps report progress at the classifier's verbosity.
         mi_param = self.mi if self.mi is not None else MIInitializer(verbose=self.verbose)
-        fit_rows = None
-        if not isinstance(X, PlantInput):
-            fit_rows = lambda n: self._validation_split(n, seed)[0]  # noqa: E731
-        texts, mi, Y_csr, kind, classes = fitted_mi_for(X, Y, mi_param, fit_rows=fit_rows)
+        carve = {}
+
+        def fit_rows(n):
+            carve["train"] = self._validation_split(n, seed)[0]
+            return carve["train"]
+
+        texts, mi, Y_csr, kind, classes = fitted_mi_for(
+            X, Y, mi_param, fit_rows=None if isinstance(X, PlantInput) else fit_rows)
+        rows = carve.get("train", np.arange(len(texts)))
         t1 = time.perf_counter()
         ltr = None
         if self.plant:
@@ -311,7 +317,6 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                     ltr.set_params(random_state=seed)
                 if ltr.device == "auto" and self.device != "auto":
                     ltr.set_params(device=self.device)
-                rows = (np.arange(len(texts)) if fit_rows is None else fit_rows(len(texts)))
                 ltr.fit(PlantInput([texts[i] for i in rows], mi=mi), Y_csr[rows])
         t2 = time.perf_counter()
         return texts, mi, ltr, Y_csr, kind, classes, {"mi": t1 - t0, "ltr": t2 - t1}
@@ -388,8 +393,6 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 pairs = mi.mi_.tocoo()
                 idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
                 net.set_evidence_pairs(pairs.row, pairs.col, self.tokenizer_.vocab_size, idf)
-            prior_rows = Y_csr[self._validation_split(Y_csr.shape[0], seed)[0]]
-            net.init_output_bias(np.asarray(prior_rows.sum(axis=0)).ravel() / prior_rows.shape[0])
             self._history = {"loss": [], "validation": []}
         docs = self._encode(texts)
 
@@ -401,6 +404,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         val_docs = [docs[i] for i in val_idx] if n_val else None
         Y_tr, Y_val = Y_csr[tr_idx], (Y_csr[val_idx] if n_val else None)
 
+        if not warm:
+            net.init_output_bias(np.asarray(Y_tr.sum(axis=0)).ravel() / max(Y_tr.shape[0], 1))
         if self.evidence_head == "linear" and not warm:
             t_head = time.perf_counter()
             self._fit_linear_head(net, train_docs, Y_tr, seed)
@@ -434,7 +439,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             print(
                 f"[PlantClassifier] done in {self.fit_time_['total']:.1f}s "
                 f"(MI {stage_times['mi']:.1f}s, L2R {stage_times['ltr']:.1f}s, "
-                f"evidence head {stage_times.get('evidence', 0.0):.1f}s, network {self.fit_time_['train']:.1f}s); threshold {self._threshold_repr()}, "
+                f"evidence head {stage_times.get('evidence', 0.0):.1f}s, "
+                f"network {self.fit_time_['train']:.1f}s); threshold {self._threshold_repr()}, "
                 f"evidence scale {self.evidence_scale_:g}",
                 flush=True,
             )
@@ -448,8 +454,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         X = evidence_features(head, train_docs, batch_size=self.batch_size * 4,
                               max_length=self.max_length)
         labels = head.pair_label.cpu().numpy()
-        tokens = np.repeat(np.arange(head.token_ptr.numel() - 1),
-                           np.diff(head.token_ptr.cpu().numpy()))
+        tokens = head.pair_tokens()
         support = sp.csr_matrix((np.arange(1, labels.size + 1, dtype=np.float64), (labels, tokens)),
                                 shape=(Y_train.shape[1], X.shape[1]))
         report = None

@@ -283,6 +283,11 @@ class EvidenceHead(nn.Module):
     def n_pairs(self):
         return self.weight.numel()
 
+    def pair_tokens(self):
+        """The word id of every pair, in the head's order (the inverse of ``token_ptr``)."""
+        ptr = self.token_ptr.cpu()
+        return torch.repeat_interleave(torch.arange(ptr.numel() - 1), torch.diff(ptr)).numpy()
+
     def set_pairs(self, pair_label, token_ptr, idf, weight=None, bias=None):
         """Install the pairs (labels grouped by word), the words' idf, and weights (default 0)."""
         dev = self.weight.device
@@ -377,11 +382,13 @@ class PlantNet(nn.Module):
         h = self.encoder(x, mask)
         return self.dropout(h), mask
 
-    def forward(self, tokens, *, return_attention=False, return_parts=False):
+    def forward(self, tokens, *, return_attention=False, return_parts=False, with_evidence=True):
         """Logits (n, L) of documents given as token ids (n, T) or chunks (n, C, T).
 
         ``return_parts=True`` returns the attention path's logits and the evidence
         head's unscaled term separately (their scaled sum is the usual output).
+        ``with_evidence=False`` leaves the head out (its term is zero): training
+        beside a frozen head needs the attention path only.
         """
         if tokens.dim() == 2:
             tokens = tokens[:, None, :]
@@ -430,7 +437,7 @@ class PlantNet(nn.Module):
         # i.e. the label priors the biases were initialised to.
         context = acc / norm.clamp_min(1e-20)[..., None]
         logits = (context * att.output_weight.float()).sum(dim=-1) + att.output_bias.float()
-        evidence = self.evidence(tokens)
+        evidence = self.evidence(tokens) if with_evidence else torch.zeros_like(logits)
         if return_parts:
             return logits, evidence
         logits = logits + self.evidence.scale * evidence

@@ -163,8 +163,8 @@ def _loss(net, tokens, target, head_training):
     the fit.
     """
     if head_training == "frozen":
-        return F.binary_cross_entropy_with_logits(net(tokens, return_parts=True)[0].float(),
-                                                  target)
+        attention, _ = net(tokens, return_parts=True, with_evidence=False)
+        return F.binary_cross_entropy_with_logits(attention.float(), target)
     attention, evidence = net(tokens, return_parts=True)
     attention = attention.float()
     if head_training == "joint":

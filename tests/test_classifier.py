@@ -464,17 +464,22 @@ def test_residual_head_leaves_the_attention_gradients_alone():
     assert net.evidence.weight.grad.abs().sum() > 0
 
 
+def _head_batch():
+    """A two-pair head with weights 1.5 (no dropout), two documents and their targets."""
+    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
+    with torch.no_grad():
+        net.evidence.weight.fill_(1.5)
+    return net, _chunked([[2, 3, 4], [5, 3]], 3), torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+
+
 def test_joint_training_sees_the_head_at_full_weight_whatever_the_scale():
     import torch.nn.functional as F
 
     from plantlearn._train import _loss
 
-    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
+    net, tokens, target = _head_batch()
     with torch.no_grad():
-        net.evidence.weight.fill_(1.5)
         net.evidence.scale.fill_(0.0)  # chosen on validation: predictions ignore the head
-    tokens = _chunked([[2, 3, 4], [5, 3]], 3)
-    target = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
     attention, evidence = net(tokens, return_parts=True)
     expected = F.binary_cross_entropy_with_logits(attention + evidence, target)
     torch.testing.assert_close(_loss(net, tokens, target, "joint"), expected)
@@ -487,11 +492,7 @@ def test_frozen_head_is_left_out_of_training():
 
     from plantlearn._train import _loss, _param_groups
 
-    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
-    with torch.no_grad():
-        net.evidence.weight.fill_(1.5)
-    tokens = _chunked([[2, 3, 4], [5, 3]], 3)
-    target = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+    net, tokens, target = _head_batch()
     attention, _ = net(tokens, return_parts=True)
     loss = _loss(net, tokens, target, "frozen")
     torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(attention, target))

@@ -92,7 +92,7 @@ def test_classifier_head_is_the_svms_of_the_training_carve(linear_fit):
     train = np.sort(perm[int(round(clf.validation_fraction * n)):])
     features = evidence_features(head, [docs[i] for i in train], batch_size=16,
                                  max_length=clf.max_length)
-    tokens = np.repeat(np.arange(head.token_ptr.numel() - 1), np.diff(head.token_ptr.numpy()))
+    tokens = head.pair_tokens()
     labels = head.pair_label.numpy()
     for label in range(Y.shape[1]):
         cols = np.sort(tokens[labels == label])
