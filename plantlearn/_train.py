@@ -228,6 +228,16 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
         history.setdefault("evidence_scale", [])
         if head_training == "frozen":
             head.scale.fill_(0.0)  # validation scores below: the attention path alone
+
+    def choose_scale():
+        """Set the head's weight with the best validation nDCG@5; return (weight, score)."""
+        parts = predict_parts(net, val_docs, batch_size=batch_size * 2, max_length=max_length,
+                              device=device, mixed_precision=mixed_precision)
+        scale, score = best_evidence_scale(Y_val, *parts, scales=scales)
+        head.scale.fill_(scale)
+        history["evidence_scale"].append(scale)
+        return scale, score
+
     best, best_state, best_epoch, stall = -np.inf, None, 0, 0
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -255,12 +265,7 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
             history["loss"].append(total_loss / max(n_seen, 1))
             msg = f"epoch {len(history['loss'])} loss {history['loss'][-1]:.5f}"
             if use_val and has_head and head_training != "frozen":
-                parts = predict_parts(net, val_docs, batch_size=batch_size * 2,
-                                      max_length=max_length, device=device,
-                                      mixed_precision=mixed_precision)
-                scale, score = best_evidence_scale(Y_val, *parts, scales=scales)
-                head.scale.fill_(scale)
-                history["evidence_scale"].append(scale)
+                scale, score = choose_scale()
                 history["validation"].append(score)
                 msg += f" val nDCG@5 {score:.4f} (evidence scale {scale:g})"
             elif use_val:
@@ -291,11 +296,7 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
     if has_head and head_training == "frozen" and not use_val:
         head.scale.fill_(1.0)  # nothing to choose it on
     if use_val and has_head and head_training == "frozen":
-        parts = predict_parts(net, val_docs, batch_size=batch_size * 2, max_length=max_length,
-                              device=device, mixed_precision=mixed_precision)
-        scale, score = best_evidence_scale(Y_val, *parts, scales=scales)
-        head.scale.fill_(scale)
-        history["evidence_scale"].append(scale)
+        scale, score = choose_scale()
         history["validation_with_evidence"] = score
         if verbose:
             print(f"[PlantClassifier] evidence scale {scale:g}: val nDCG@5 {score:.4f}", flush=True)
