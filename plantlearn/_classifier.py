@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import PlantInput
-from ._linear import fit_restricted_svms
+from ._linear import cross_validated_thresholds, fit_restricted_svms
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._mi import smoothed_idf
@@ -130,9 +130,17 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     freeze_encoder_epochs : int, default=0
         Epochs during which only attention and output layer train (gradual
         unfreezing).
-    threshold : float, "auto" or "per_label", default="auto"
-        Decision threshold on probabilities: fixed, tuned for micro-F1 on the
-        validation split, or tuned per label (falling back to the global one).
+    threshold : float, "auto", "global" or "per_label", default="auto"
+        Decision threshold on probabilities. A float is used as given. "global":
+        one threshold, tuned for micro-F1 on the validation split. "auto": one
+        cut tuned the same way, but on each label's logit minus an offset, the
+        label's training log-odds plus (linear head only) the head's weight times
+        its SVM's cross-validated F1-optimal margin (SCutFBR, as in
+        LibMultiLabel's ``thresholding``), so rare labels are not held back by
+        their prior or by SVMs fitted on a few positives; ``threshold_`` then
+        holds one probability per label. "per_label": each label's threshold
+        tuned on the validation split alone (falling back to the global one;
+        noisy for labels with few validation documents).
     mixed_precision : bool, default=True
         bfloat16 autocast on CUDA (the attention softmax stays float32).
     warm_start : bool, default=False
@@ -217,7 +225,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "freeze_encoder_epochs": [Interval(Integral, 0, None, closed="left")],
-        "threshold": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto", "per_label"})],
+        "threshold": [Interval(Real, 0, 1, closed="both"),
+                      StrOptions({"auto", "global", "per_label"})],
         "mixed_precision": ["boolean"],
         "warm_start": ["boolean"],
         "device": [str, None],
@@ -408,8 +417,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             net.init_output_bias(np.asarray(Y_tr.sum(axis=0)).ravel() / max(Y_tr.shape[0], 1))
         if self.evidence_head == "linear" and not warm:
             t_head = time.perf_counter()
-            self._fit_linear_head(net, train_docs, Y_tr, seed)
+            self._head_margin_thresholds = self._fit_linear_head(net, train_docs, Y_tr, seed)
             stage_times["evidence"] = time.perf_counter() - t_head
+        elif not warm:
+            self._head_margin_thresholds = None
         net.to(device)
         t_train = time.perf_counter()
         history = train_network(
@@ -423,7 +434,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             tol=self.tol, device=device, seed=seed, mixed_precision=self.mixed_precision,
             verbose=self.verbose, history=self._history,
         )
-        self.threshold_ = self._tune_threshold(net, val_docs, Y_val, device)
+        self.threshold_ = self._tune_threshold(net, val_docs, Y_val, Y_tr, device)
         net.cpu()
         self.net_ = net
         self.n_iter_ = history["n_iter"]
@@ -447,10 +458,14 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_linear_head(self, net, train_docs, Y_train, seed):
-        """Fit the evidence head as linear SVMs over each label's planted words (frozen after)."""
+        """Fit the evidence head as linear SVMs over each label's planted words (frozen after).
+
+        Returns the SVMs' cross-validated margin thresholds when ``threshold="auto"``
+        needs them (else None).
+        """
         head = net.evidence
         if head.n_pairs == 0:
-            return
+            return None
         X = evidence_features(head, train_docs, batch_size=self.batch_size * 4,
                               max_length=self.max_length)
         labels = head.pair_label.cpu().numpy()
@@ -471,8 +486,29 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         with torch.no_grad():
             head.weight.copy_(torch.from_numpy(head_weight))
             head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        if self.threshold != "auto":
+            return None
+        if self.verbose:
+            print("[PlantClassifier] evidence head: cross-validating its margin thresholds",
+                  flush=True)
+        return cross_validated_thresholds(X, Y_train, support, C=self.evidence_C,
+                                          random_state=seed)
 
-    def _tune_threshold(self, net, val_docs, Y_val, device):
+    def _label_offsets(self, net, Y_train):
+        """Per-label logit offsets of threshold="auto": the label's training log-odds plus
+        the head's weight times its SVM's cross-validated margin threshold."""
+        n_docs = Y_train.shape[0]
+        counts = np.asarray(Y_train.sum(axis=0), dtype=np.float64).ravel()
+        # Labels never (or always) seen in training keep the plain global cut.
+        seen = (counts > 0) & (counts < n_docs)
+        p = np.where(seen, counts, 1.0) / max(n_docs, 1)
+        offsets = np.where(seen, np.log(p) - np.log1p(-np.minimum(p, 1 - 1e-12)), 0.0)
+        margins = getattr(self, "_head_margin_thresholds", None)
+        if margins is not None and margins.shape == offsets.shape:
+            offsets = offsets + float(net.evidence.scale) * margins
+        return offsets
+
+    def _tune_threshold(self, net, val_docs, Y_val, Y_train, device):
         if not isinstance(self.threshold, str):
             return float(self.threshold)
         if val_docs is None or Y_val is None or Y_val.nnz == 0:
@@ -481,14 +517,34 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 f"(validation_fraction > 0); using 0.5.", UserWarning, stacklevel=3,
             )
             return 0.5
-        proba = _sigmoid(predict_logits(
+        logits = predict_logits(
             net, val_docs, batch_size=self.batch_size * 2, max_length=self.max_length,
             device=device, mixed_precision=self.mixed_precision,
-        ))
-        glob = best_global_threshold(Y_val, proba)
+        )
+        self._threshold_offsets = self._label_offsets(net, Y_train)
+        return self._threshold_from_logits(logits, Y_val)
+
+    def _threshold_from_logits(self, logits, Y):
+        """The ``threshold`` rule (a string mode) tuned on labelled logits (never test data)."""
+        logits = np.asarray(logits, dtype=np.float64)
         if self.threshold == "auto":
+            offsets = self._threshold_offsets
+            cut = best_global_threshold(Y, logits - offsets)
+            # Clipped where float64 probabilities still round-trip to finite logits.
+            return _sigmoid(cut + offsets, clip=35.0)
+        proba = _sigmoid(logits)
+        glob = best_global_threshold(Y, proba)
+        if self.threshold == "global":
             return glob
-        return best_per_label_thresholds(Y_val, proba, fallback=glob)
+        return best_per_label_thresholds(Y, proba, fallback=glob)
+
+    def _decide(self, logits):
+        """The 0/1 decisions ``probability >= threshold_``, compared in logit space (float32
+        probabilities saturate at 1 for logits above about 17)."""
+        t = np.asarray(self.threshold_, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            cut = np.log(t) - np.log1p(-t)
+        return sp.csr_matrix(logits >= cut)
 
     def _threshold_repr(self):
         t = self.threshold_
@@ -526,8 +582,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         Returns the format ``fit`` received: CSR for sparse, a dense 0/1 array
         for dense, and a list of label lists for label lists.
         """
-        proba = self.predict_proba(X)
-        pred = sp.csr_matrix(proba >= np.asarray(self.threshold_, dtype=np.float32))
+        pred = self._decide(self._logits(X))
         return targets_to_format(pred, self._target_kind, self.classes_)
 
     def predict_topk(self, X, k=5):
@@ -585,8 +640,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         classes = self.classes_ if self._target_kind == "labels" else None
         Y_csr, _, _ = check_targets(Y, classes=classes, require_positive=False)
-        threshold = np.asarray(self.threshold_, dtype=np.float32)
-        pred = sp.csr_matrix(self.predict_proba(X) >= threshold)
+        pred = self._decide(self._logits(X))
         if Y_csr.shape != pred.shape:
             raise ValueError(
                 f"Y has shape {Y_csr.shape} but the model predicts {pred.shape} "
@@ -821,8 +875,12 @@ def _evidence_scale(net):
     return float(head.scale) if head.n_pairs else 0.0
 
 
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+def _sigmoid(z, clip=50):
+    z = np.asarray(z)
+    if clip is not None:
+        z = np.clip(z, -clip, clip)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 def clone_encoder(encoder):

@@ -16,7 +16,9 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-__all__ = ["fit_restricted_svms"]
+from ._thresholds import scut_fbr_thresholds
+
+__all__ = ["fit_restricted_svms", "cross_validated_thresholds"]
 
 #: Bias given to a label that the training documents never (or always) carry.
 CONSTANT_LABEL_BIAS = 1.0
@@ -94,3 +96,65 @@ def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
     weights = sp.csr_matrix((values, support.indices.copy(), support.indptr.copy()),
                             shape=support.shape)
     return weights, bias
+
+
+def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_iter=1000,
+                               random_state=0, block_size=512):
+    """Each label's F1-optimal decision threshold on its SVM's margin, by cross-validation.
+
+    The margins of ``fit_restricted_svms`` are too strict for rare labels: an SVM
+    fitted on a handful of positives puts new positive documents below zero. As in
+    LibMultiLabel's ``thresholding`` technique, each label's threshold is chosen on
+    out-of-fold margins (``n_folds`` folds, SCutFBR rule with ``fbr``: see
+    :func:`plantlearn._thresholds.scut_fbr_thresholds`), here for the restricted SVMs.
+
+    Parameters
+    ----------
+    X, Y, support : as for :func:`fit_restricted_svms`.
+    n_folds : int, default=3
+    fbr : float, default=0.1
+    C, max_iter, random_state : passed to :func:`fit_restricted_svms` (``random_state``
+        also shuffles the folds).
+    block_size : int, default=512
+        Labels whose out-of-fold margins are held densely at a time (memory bound:
+        ``n_docs * block_size`` floats).
+
+    Returns
+    -------
+    ndarray of shape (n_labels,)
+        Margin thresholds; 0 (the SVM's own boundary) for labels with no positive or no
+        negative document.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    Y = sp.csr_matrix(Y)
+    n_docs, n_labels = Y.shape
+    if n_docs < n_folds:
+        return np.zeros(n_labels)
+    order = np.random.default_rng(random_state).permutation(n_docs)
+    folds = np.array_split(order, n_folds)
+    out_rows, margins, biases = [], [], []
+    with warnings.catch_warnings():
+        # The full head's fit reports convergence; the folds would only repeat it.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for k, held_out in enumerate(folds):
+            fit_rows = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != k]))
+            held_out = np.sort(held_out)
+            weights, bias = fit_restricted_svms(X[fit_rows], Y[fit_rows], support, C=C,
+                                                max_iter=max_iter, random_state=random_state)
+            out_rows.append(held_out)
+            margins.append(sp.csr_matrix(X[held_out] @ weights.T))
+            biases.append(bias)
+    rows = np.concatenate(out_rows)
+    M = sp.vstack(margins).tocsc()
+    fold_of_row = np.repeat(np.arange(n_folds), [f.size for f in folds])
+    bias_by_fold = np.vstack(biases)  # (n_folds, n_labels)
+    Y_held = Y[rows].tocsc()
+    positives = np.diff(Y_held.indptr)
+    thresholds = np.zeros(n_labels)
+    for start in range(0, n_labels, block_size):
+        block = slice(start, min(start + block_size, n_labels))
+        scores = M[:, block].toarray() + bias_by_fold[fold_of_row, block]
+        thresholds[block] = scut_fbr_thresholds(Y_held[:, block], scores, fbr=fbr)
+    constant = (positives == 0) | (positives == n_docs)
+    thresholds[constant] = 0.0
+    return thresholds

@@ -19,7 +19,7 @@ predicted (their positives count as false negatives).
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["best_global_threshold", "best_per_label_thresholds"]
+__all__ = ["best_global_threshold", "best_per_label_thresholds", "scut_fbr_thresholds"]
 
 
 def _as_csr_indicator(y_true):
@@ -214,3 +214,35 @@ def best_per_label_thresholds(y_true, y_score, *, fallback):
         raise ValueError(f"fallback must be a scalar or have shape ({L},); got shape {fb.shape}.")
     thr, f1 = _sweep(cols, scores, is_pos, n_pos)
     return np.where((n_pos > 0) & (f1 > 0), thr, fb).astype(np.float64)
+
+
+def scut_fbr_thresholds(y_true, y_score, *, fbr=0.1, fallback=0.0):
+    """Per-label F1-optimal thresholds with the "fbr" guard of SCutFBR.
+
+    SCutFBR (Yang, SIGIR 2001; revisited by Lin et al., 2023, for infrequent labels):
+    each label's threshold maximises its F1 on held-out scores; when even that best F1
+    is below ``fbr`` the held-out scores say little about the label, and the threshold
+    goes to the label's highest held-out score instead, so that only documents scoring
+    at least as high as anything seen are predicted.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix.
+    y_score : ndarray of shape (n_samples, n_labels)
+        Held-out (e.g. cross-validated) scores.
+    fbr : float, default=0.1
+        F1 below which a label gets its highest score as threshold.
+    fallback : float, default=0.0
+        Threshold of labels without a positive in ``y_true``.
+
+    Returns
+    -------
+    ndarray of shape (n_labels,)
+    """
+    S = np.asarray(y_score, dtype=np.float64)
+    cols, scores, is_pos, n_pos = _sorted_entries(y_true, S, per_label=True)
+    thr, f1 = _sweep(cols, scores, is_pos, n_pos)
+    has_pos = n_pos > 0
+    tuned = np.where(f1 >= fbr, thr, S.max(axis=0) if S.shape[0] else fallback)
+    return np.where(has_pos & np.isfinite(tuned), tuned, float(fallback)).astype(np.float64)

@@ -235,11 +235,12 @@ def _batches(n, size):
         yield slice(start, min(n, start + size))
 
 
-def _probabilities(clf, texts):
-    """predict_proba over all documents, batch by batch (float32)."""
+def _logits(clf, texts):
+    """decision_function over all documents, batch by batch (float32); ranking by logits
+    is ranking by probabilities, and ``clf._decide`` thresholds them."""
     out = np.zeros((len(texts), clf.classes_.size), dtype=np.float32)
     for sl in _batches(len(texts), _PREDICT_BATCH):
-        out[sl] = clf.predict_proba(texts[sl])
+        out[sl] = clf.decision_function(texts[sl])
     return out
 
 
@@ -304,27 +305,24 @@ def cmd_fit(args):
 
 def _fit_report_dev(clf, dev):
     """Score the validation file; retune a tuned threshold on it (never on test)."""
-    from ._thresholds import best_global_threshold, best_per_label_thresholds
-
     _, texts, labels = dev
     Y, unknown = _label_matrix(labels, clf.classes_)
     if unknown:
         _log(f"validation file: ignoring {len(unknown)} label(s) the training data lack")
-    proba = _probabilities(clf, texts)
+    logits = _logits(clf, texts)
     if isinstance(clf.threshold, str) and Y.nnz:
         old = clf._threshold_repr()
-        glob = best_global_threshold(Y, proba)
-        clf.threshold_ = glob if clf.threshold == "auto" else best_per_label_thresholds(
-            Y, proba, fallback=glob)
+        clf.threshold_ = clf._threshold_from_logits(logits, Y)
         _log(f"threshold tuned on the validation file: {old} -> {clf._threshold_repr()}")
-    rows = _scores(Y, proba, clf, ks=(1, 5))
+    rows = _scores(Y, logits, clf, ks=(1, 5))
     _log("validation file:\n" + _format_scores(rows))
 
 
-def _scores(Y, proba, clf, ks):
+def _scores(Y, logits, clf, ks):
     from .metrics import macro_f1, micro_f1, ndcg_at_k, precision_at_k
 
-    pred = proba >= np.asarray(clf.threshold_, dtype=np.float32)
+    pred = clf._decide(logits)
+    proba = logits  # the ranking metrics need only the order
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined metrics (no positives) print as 0
@@ -348,21 +346,22 @@ def cmd_predict(args):
     if args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}.")
     k = min(args.top_k, clf.classes_.size)
-    thr = np.asarray(clf.threshold_, dtype=np.float32)
     classes = [_json_value(c) for c in clf.classes_]
     out = sys.stdout if args.output is None else open(args.output, "w", encoding="utf-8")
     try:
         for sl in _batches(len(texts), _PREDICT_BATCH):
-            proba = clf.predict_proba(texts[sl])
+            logits = clf.decision_function(texts[sl])
+            proba = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+            predicted = clf._decide(logits)
             # Same ranking as predict_topk (one forward pass gives both outputs).
-            top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+            top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
             for row, doc_id in enumerate(ids[sl]):
                 p = proba[row]
                 record = {
                     "id": doc_id,
                     "labels": [classes[j] for j in top[row]],
                     "probabilities": [round(float(p[j]), 6) for j in top[row]],
-                    "predicted": [classes[j] for j in np.flatnonzero(p >= thr)],
+                    "predicted": [classes[j] for j in predicted[row].indices],
                 }
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
@@ -383,14 +382,15 @@ def cmd_evaluate(args):
     if unknown:
         _log(f"note: ignoring {len(unknown)} test label(s) the model was not trained on, "
              f"e.g. {sorted(map(str, unknown))[:5]}")
-    proba = _probabilities(clf, texts)
+    logits = _logits(clf, texts)
     ks = [min(k, clf.classes_.size) for k in ks]
     print(f"{len(texts)} documents, {clf.classes_.size} labels")
-    print(_format_scores(_scores(Y, proba, clf, ks)))
+    print(_format_scores(_scores(Y, logits, clf, ks)))
     if args.train is not None:
         _, _, train_labels = _read(args, args.train, need_labels=True)
         Y_train, _ = _label_matrix(train_labels, clf.classes_)
-        pred = proba >= np.asarray(clf.threshold_, dtype=np.float32)
+        pred = clf._decide(logits)
+        proba = logits  # recall@k in the report needs only the order
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rows = frequency_bucket_report(Y, proba, Y_train, y_pred=pred, k=max(ks))

@@ -122,3 +122,76 @@ def test_linear_head_stays_frozen_while_the_network_trains():
     torch.testing.assert_close(one.net_.evidence.weight, three.net_.evidence.weight)
     torch.testing.assert_close(one.net_.evidence.bias, three.net_.evidence.bias)
     assert not torch.equal(one.net_.attention.queries, three.net_.attention.queries)
+
+
+# ------------------------------------------------ cross-validated margin thresholds (SCutFBR)
+
+
+def test_scut_fbr_thresholds_tune_f1_and_guard_hopeless_labels():
+    from plantlearn._thresholds import scut_fbr_thresholds
+
+    Y = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    S = np.array([[2.0, 0.9, 0.1], [1.5, 0.0, 0.2], [0.5, 1.0, 0.3], [-1.0, 0.8, 0.0],
+                  [-2.0, 0.7, 0.4]])
+    thr = scut_fbr_thresholds(Y, S, fbr=0.5, fallback=-7.0)
+    # Label 0: F1 1 by cutting between 1.5 and 0.5 (the midpoint).
+    assert thr[0] == pytest.approx(1.0)
+    # Label 1: its positive scores lowest; the best F1 (2/6, predicting everything) is
+    # below fbr, so the threshold is the label's highest held-out score.
+    assert thr[1] == pytest.approx(1.0)
+    # Label 2: no positive, the fallback.
+    assert thr[2] == -7.0
+    # With fbr 0 the F1-optimal cut stands, however poor: at the positive's score.
+    assert scut_fbr_thresholds(Y, S, fbr=0.0)[1] == 0.0
+
+
+def test_cross_validated_thresholds_are_out_of_fold_scut_fbr():
+    from plantlearn._linear import cross_validated_thresholds
+    from plantlearn._thresholds import scut_fbr_thresholds
+
+    X, Y, support = _problem(seed=1, n=90)
+    got = cross_validated_thresholds(X, Y, support, n_folds=3, fbr=0.1, C=0.5,
+                                     random_state=4)
+    # Reference: the same folds, each held-out fold scored by SVMs fitted on the others.
+    folds = np.array_split(np.random.default_rng(4).permutation(90), 3)
+    oof = np.zeros(Y.shape)
+    for k, held in enumerate(folds):
+        fit = np.setdiff1d(np.arange(90), held)
+        W, b = fit_restricted_svms(X[fit], Y[fit], support, C=0.5, random_state=4)
+        oof[held] = (X[held] @ W.T).toarray() + b
+    expected = scut_fbr_thresholds(Y, oof, fbr=0.1)
+    np.testing.assert_allclose(got[:3], expected[:3])
+    # Labels never or always seen keep the SVM's own boundary.
+    assert got[3] == 0.0 and got[4] == 0.0
+    # Blocks of labels give the same answer as one block.
+    np.testing.assert_allclose(
+        cross_validated_thresholds(X, Y, support, C=0.5, random_state=4, block_size=2), got)
+
+
+def test_auto_threshold_is_one_cut_on_offset_logits(linear_fit):
+    from scipy.special import logit
+
+    fitted, X, Y = linear_fit
+    Y = sp.csr_matrix(Y)
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+    train, _ = fitted._validation_split(len(X), seed)
+    counts = np.asarray(Y[train].sum(axis=0)).ravel()
+    assert np.all((counts > 0) & (counts < train.size))
+    prior_odds = np.log(counts / (train.size - counts))
+    no_head = PlantClassifier(evidence_head=False, max_iter=1, embed_dim=16, hidden_size=8,
+                              batch_size=32, random_state=0).fit(X, Y)
+    assert no_head._head_margin_thresholds is None
+    for clf, offsets in (
+        (fitted, prior_odds + fitted.evidence_scale_ * fitted._head_margin_thresholds),
+        (no_head, prior_odds),
+    ):
+        assert np.shape(clf.threshold_) == (Y.shape[1],)
+        # logit(threshold) minus the label's offset is one cut shared by every label.
+        cut = logit(clf.threshold_) - offsets
+        np.testing.assert_allclose(cut, cut[0], atol=1e-6)
+    # The head's thresholds are its SVMs' cross-validated ones, not a constant.
+    assert np.ptp(fitted._head_margin_thresholds) > 0
+    # The plain global rule is still there.
+    glob = PlantClassifier(evidence_head=False, max_iter=1, embed_dim=16, hidden_size=8,
+                           batch_size=32, random_state=0, threshold="global").fit(X, Y)
+    assert np.ndim(glob.threshold_) == 0
