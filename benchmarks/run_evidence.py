@@ -105,9 +105,10 @@ class Bench:
                 "protocol": {
                     "label_space": "training split's labels; dev/test-only labels appended "
                                    "as unseen columns (never predicted)",
-                    "plant_threshold": "PlantClassifier(threshold='auto'): one global threshold "
-                                       "for micro-F1 on its own validation carve of the "
-                                       "training documents",
+                    "plant_threshold": "PlantClassifier's own threshold_ (default 'auto': one "
+                                       "micro-F1 cut on logits minus per-label offsets, tuned "
+                                       "on its own validation carve of the training "
+                                       "documents)",
                     "comparator_threshold": "one global threshold for micro-F1 on "
                                             + split.validation,
                     "macro_f1": "training labels present in test",
@@ -428,8 +429,9 @@ def build_parser():
                         help="python of a venv with libmultilabel (default: $LML_PYTHON; "
                              "unset: LibMultiLabel comparators are skipped)")
     common.add_argument("--lml-options", default=None,
-                        help="liblinear options for LibMultiLabel (default: '-m THREADS', "
-                             "i.e. LibMultiLabel's defaults)")
+                        help="liblinear options for LibMultiLabel (default: '-B 1 -m THREADS', "
+                             "i.e. LibMultiLabel's solver defaults plus a bias term; pass -B 1 "
+                             "yourself when you set this)")
     common.add_argument("--lml-nn-python", default=os.environ.get("LML_NN_PYTHON"),
                         help="python of a venv with libmultilabel[nn], for lml_bigru_lwan "
                              "(default: $LML_NN_PYTHON)")

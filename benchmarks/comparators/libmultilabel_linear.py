@@ -17,8 +17,11 @@ scikit-learn comparator's) are computed here, the worker trains and writes decis
 - ``method="1vsrest"``: plain one-vs-rest.
 
 Both are evaluated like every comparator: one global threshold on the decision values, tuned
-for micro-F1 on the validation documents. liblinear options default to LibMultiLabel's
-(``-s 1``: L2-loss SVM, dual; ``C=1``; no bias) with ``-m THREADS`` cores.
+for micro-F1 on the validation documents. liblinear options default to ``-B 1 -m THREADS``:
+LibMultiLabel's solver defaults (``-s 1``: L2-loss SVM, dual; ``C=1``) plus a bias feature, as
+in LibMultiLabel's example configurations (``-s 2 -B 1 ...``) and like scikit-learn's LinearSVC
+intercept. Without ``-B 1`` liblinear fits no bias: on Reuters the rare labels' weights then
+degenerate (macro ROC-AUC 0.865 instead of 0.975, thresholding macro-F1 46 instead of 61).
 """
 
 import json
@@ -67,7 +70,7 @@ def fit_predict(fit_texts, Y_fit, val_texts, Y_val, test_texts, *, seed=0, metho
     python = lml_python or os.environ.get("LML_PYTHON")
     version = check_python(python)
     if options is None:
-        options = f"-m {int(threads or 1)}"
+        options = f"-B 1 -m {int(threads or 1)}"  # bias: see the module docstring
     L = Y_fit.shape[1]
     with tempfile.TemporaryDirectory(prefix="plantbench-lml.") as tmp:
         t0 = time.perf_counter()
