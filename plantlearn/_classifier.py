@@ -502,7 +502,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         # Labels never (or always) seen in training keep the plain global cut.
         seen = (counts > 0) & (counts < n_docs)
         p = np.where(seen, counts, 1.0) / max(n_docs, 1)
-        offsets = np.where(seen, np.log(p) - np.log1p(-np.minimum(p, 1 - 1e-12)), 0.0)
+        offsets = np.where(seen, np.log(p) - np.log1p(-np.where(seen, p, 0.0)), 0.0)
         margins = getattr(self, "_head_margin_thresholds", None)
         if margins is not None and margins.shape == offsets.shape:
             offsets = offsets + float(net.evidence.scale) * margins
@@ -511,6 +511,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def _tune_threshold(self, net, val_docs, Y_val, Y_train, device):
         if not isinstance(self.threshold, str):
             return float(self.threshold)
+        # Kept for retuning on another labelled set (the command line's --validation-file).
+        self._threshold_offsets = self._label_offsets(net, Y_train)
         if val_docs is None or Y_val is None or Y_val.nnz == 0:
             warnings.warn(
                 f"threshold={self.threshold!r} needs a validation split with labels "
@@ -521,7 +523,6 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             net, val_docs, batch_size=self.batch_size * 2, max_length=self.max_length,
             device=device, mixed_precision=self.mixed_precision,
         )
-        self._threshold_offsets = self._label_offsets(net, Y_train)
         return self._threshold_from_logits(logits, Y_val)
 
     def _threshold_from_logits(self, logits, Y):

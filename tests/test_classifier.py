@@ -947,3 +947,16 @@ def test_stage_one_never_sees_the_validation_documents(clf, data, label_lists):
     # With label names, the stage-1 step keeps the names of the whole label set.
     named = small_clf().fit(X, label_lists)
     np.testing.assert_array_equal(named.mi_.classes_, named.classes_)
+
+
+def test_auto_threshold_retunes_on_another_labelled_set(data):
+    # With no validation split, fit warns and uses 0.5; the command line's
+    # --validation-file then retunes the same rule on a labelled file.
+    X, Y = data
+    with pytest.warns(UserWarning, match="needs a validation split"):
+        clf = small_clf(validation_fraction=0.0).fit(X, Y)
+    assert clf.threshold_ == 0.5
+    logits = clf.decision_function(X)
+    clf.threshold_ = clf._threshold_from_logits(logits, Y)
+    assert np.shape(clf.threshold_) == (N_LABELS,)
+    assert clf.predict(X).shape == (len(X), N_LABELS)
