@@ -138,7 +138,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         its SVM's cross-validated F1-optimal margin (SCutFBR, as in
         LibMultiLabel's ``thresholding``), so rare labels are not held back by
         their prior or by SVMs fitted on a few positives; ``threshold_`` then
-        holds one probability per label. "per_label": each label's threshold
+        holds one probability per label (0.5 without a validation split). "per_label": each label's threshold
         tuned on the validation split alone (falling back to the global one;
         noisy for labels with few validation documents).
     mixed_precision : bool, default=True
@@ -529,23 +529,33 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         """The ``threshold`` rule (a string mode) tuned on labelled logits (never test data)."""
         logits = np.asarray(logits, dtype=np.float64)
         if self.threshold == "auto":
-            offsets = self._threshold_offsets
+            offsets = getattr(self, "_threshold_offsets", None)
+            if offsets is None:
+                raise ValueError(
+                    "retuning threshold='auto' needs the per-label offsets of this fit; a "
+                    "loaded model does not keep them (refit, or set threshold_ directly)."
+                )
             cut = best_global_threshold(Y, logits - offsets)
-            # Clipped where float64 probabilities still round-trip to finite logits.
-            return _sigmoid(cut + offsets, clip=35.0)
+            # float64 probabilities round-trip to logits exactly enough up to about +-36;
+            # above that a label rounds to 1 and is never predicted (only hopeless labels
+            # get such cuts).
+            return _sigmoid(cut + offsets, clip=None)
         proba = _sigmoid(logits)
         glob = best_global_threshold(Y, proba)
         if self.threshold == "global":
             return glob
         return best_per_label_thresholds(Y, proba, fallback=glob)
 
+    def _logit_threshold(self):
+        """``threshold_`` in logit space (scalar or per label)."""
+        t = np.asarray(self.threshold_, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            return np.log(t) - np.log1p(-t)
+
     def _decide(self, logits):
         """The 0/1 decisions ``probability >= threshold_``, compared in logit space (float32
         probabilities saturate at 1 for logits above about 17)."""
-        t = np.asarray(self.threshold_, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            cut = np.log(t) - np.log1p(-t)
-        return sp.csr_matrix(logits >= cut)
+        return sp.csr_matrix(logits >= self._logit_threshold())
 
     def _threshold_repr(self):
         t = self.threshold_

@@ -120,6 +120,7 @@ def _analyse(clf, texts, top_labels):
                         rows = wc[b][torch.as_tensor(labels, device=wc.device)]
                         w[:, lo:hi] = rows[:, : hi - lo].float().cpu().numpy()
                     d["labels"] = labels
+                    d["logits"] = top.values[b].numpy().astype(np.float64)
                     d["proba"] = torch.sigmoid(top.values[b]).numpy().astype(np.float64)
                     # Float rounding can leave a weight a hair outside [0, 1].
                     d["weights"] = np.clip(w, 0.0, 1.0)
@@ -358,6 +359,9 @@ def _render_table(att_rank, prior_rank, shared, planted):
 def _render_doc(n, doc, clf, gold, doc_id, top_tokens):
     tok = clf.tokenizer_
     classes = clf.classes_
+    # Decided as predict() decides: in logit space (probabilities saturate).
+    cut = clf._logit_threshold()
+    on = doc["logits"] >= (cut[doc["labels"]] if cut.ndim else cut)
     thr = np.asarray(clf.threshold_, dtype=np.float64)
     planted = doc["priors"] is not None
     gold_set = None if gold is None else {str(g) for g in gold}
@@ -377,7 +381,7 @@ def _render_doc(n, doc, clf, gold, doc_id, top_tokens):
         label = _label_value(classes, j)
         t = float(thr[j]) if thr.ndim else float(thr)
         cls = []
-        if doc["proba"][r] >= t:
+        if on[r]:
             cls.append("on")
         if gold_set is not None and str(label) in gold_set:
             cls.append("hit")
@@ -390,7 +394,7 @@ def _render_doc(n, doc, clf, gold, doc_id, top_tokens):
         label = _label_value(classes, j)
         t = float(thr[j]) if thr.ndim else float(thr)
         p = float(doc["proba"][r])
-        verdict = ('<b class="yes">predicted</b>' if p >= t else '<b class="no">not predicted</b>')
+        verdict = ('<b class="yes">predicted</b>' if on[r] else '<b class="no">not predicted</b>')
         if gold_set is not None:
             verdict += " &#183; " + ("a true label" if str(label) in gold_set else "not a true label")
         att_rank, prior_rank, shared, prior_words = _word_table(doc, r, tok, top_tokens)
@@ -466,3 +470,4 @@ def write_html(page, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+

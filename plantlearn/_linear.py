@@ -106,7 +106,10 @@ def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_
     fitted on a handful of positives puts new positive documents below zero. As in
     LibMultiLabel's ``thresholding`` technique, each label's threshold is chosen on
     out-of-fold margins (``n_folds`` folds, SCutFBR rule with ``fbr``: see
-    :func:`plantlearn._thresholds.scut_fbr_thresholds`), here for the restricted SVMs.
+    :func:`plantlearn._thresholds.scut_fbr_thresholds`), here for the restricted SVMs and
+    pooled over the folds (LibMultiLabel averages per-fold thresholds instead). A fold whose
+    training part has no positive of the label scores its held-out documents
+    ``-CONSTANT_LABEL_BIAS``, like the head itself would.
 
     Parameters
     ----------
@@ -131,29 +134,25 @@ def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_
     if n_docs < n_folds:
         return np.zeros(n_labels)
     order = np.random.default_rng(random_state).permutation(n_docs)
-    folds = np.array_split(order, n_folds)
-    out_rows, margins, biases = [], [], []
+    folds = [np.sort(f) for f in np.array_split(order, n_folds)]
+    fitted = []  # per fold: (held-out rows of X, SVM weights, SVM biases)
     with warnings.catch_warnings():
         # The full head's fit reports convergence; the folds would only repeat it.
         warnings.simplefilter("ignore", ConvergenceWarning)
         for k, held_out in enumerate(folds):
             fit_rows = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != k]))
-            held_out = np.sort(held_out)
             weights, bias = fit_restricted_svms(X[fit_rows], Y[fit_rows], support, C=C,
                                                 max_iter=max_iter, random_state=random_state)
-            out_rows.append(held_out)
-            margins.append(sp.csr_matrix(X[held_out] @ weights.T))
-            biases.append(bias)
-    rows = np.concatenate(out_rows)
-    M = sp.vstack(margins).tocsc()
-    fold_of_row = np.repeat(np.arange(n_folds), [f.size for f in folds])
-    bias_by_fold = np.vstack(biases)  # (n_folds, n_labels)
+            fitted.append((X[held_out], weights, bias))
+    # Out-of-fold margins, one block of labels at a time (never all labels densely).
+    rows = np.concatenate(folds)
     Y_held = Y[rows].tocsc()
     positives = np.diff(Y_held.indptr)
     thresholds = np.zeros(n_labels)
     for start in range(0, n_labels, block_size):
         block = slice(start, min(start + block_size, n_labels))
-        scores = M[:, block].toarray() + bias_by_fold[fold_of_row, block]
+        scores = np.vstack([(X_held @ weights[block].T).toarray() + bias[block]
+                            for X_held, weights, bias in fitted])
         thresholds[block] = scut_fbr_thresholds(Y_held[:, block], scores, fbr=fbr)
     constant = (positives == 0) | (positives == n_docs)
     thresholds[constant] = 0.0
