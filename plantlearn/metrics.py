@@ -703,9 +703,12 @@ def format_report(rows, *, digits=4):
 # Scorers
 # --------------------------------------------------------------------------------------------
 
+#: What the ranking scorers ask the estimator for, in order of preference.
+_RANKING_RESPONSE = ("decision_function", "predict_proba")
+
 
 def precision_at_k_scorer(k=5):
-    """A GridSearchCV scorer computing :func:`precision_at_k` on ``predict_proba``.
+    """A GridSearchCV scorer computing :func:`precision_at_k` on the estimator's scores.
 
     Parameters
     ----------
@@ -719,16 +722,19 @@ def precision_at_k_scorer(k=5):
 
     Notes
     -----
-    scikit-learn post-processes ``predict_proba`` for estimators whose ``classes_`` look like a
+    The scores are ``decision_function`` where the estimator has one, else ``predict_proba``:
+    rankings need no probabilities, and float32 probabilities saturate at 1 for large logits
+    (PlantClassifier with its linear evidence head), which would tie the top labels.
+    scikit-learn post-processes the scores of estimators whose ``classes_`` look like a
     binary problem (two classes), keeping one column; multi-label estimators used with these
     scorers must expose ``classes_`` that do not (or none at all, for non-classifiers).
     """
     _check_k(k)
-    return make_scorer(precision_at_k, response_method="predict_proba", k=k)
+    return make_scorer(precision_at_k, response_method=_RANKING_RESPONSE, k=k)
 
 
 def ndcg_at_k_scorer(k=5):
-    """A GridSearchCV scorer computing :func:`ndcg_at_k` on ``predict_proba``.
+    """A GridSearchCV scorer computing :func:`ndcg_at_k` on the estimator's scores.
 
     Parameters
     ----------
@@ -745,11 +751,11 @@ def ndcg_at_k_scorer(k=5):
     precision_at_k_scorer : notes on ``classes_``.
     """
     _check_k(k)
-    return make_scorer(ndcg_at_k, response_method="predict_proba", k=k)
+    return make_scorer(ndcg_at_k, response_method=_RANKING_RESPONSE, k=k)
 
 
 def psprecision_at_k_scorer(propensities, *, k=5, normalize=True):
-    """A GridSearchCV scorer computing :func:`psprecision_at_k` on ``predict_proba``.
+    """A GridSearchCV scorer computing :func:`psprecision_at_k` on the estimator's scores.
 
     Parameters
     ----------
@@ -773,7 +779,7 @@ def psprecision_at_k_scorer(propensities, *, k=5, normalize=True):
     _check_propensities(p, p.shape[0])
     return make_scorer(
         psprecision_at_k,
-        response_method="predict_proba",
+        response_method=_RANKING_RESPONSE,
         k=k,
         propensities=p,
         normalize=normalize,

@@ -379,6 +379,27 @@ def test_scorers_match_metrics():
         )
 
 
+class SaturatingClassifier(FrequencyClassifier):
+    """predict_proba saturates (ties at 1); decision_function keeps the order."""
+
+    def decision_function(self, X):
+        return 100.0 * super().predict_proba(X)
+
+    def predict_proba(self, X):
+        return np.minimum(super().predict_proba(X), 0.5)
+
+
+def test_ranking_scorers_prefer_decision_function():
+    rng = np.random.default_rng(17)
+    Y = (rng.random((40, 5)) < 0.3).astype(int)
+    X = Y + rng.random((40, 5))
+    est = SaturatingClassifier(noise=1.0).fit(X, Y)
+    by_logits = M.precision_at_k(Y, est.decision_function(X), k=1)
+    assert by_logits > M.precision_at_k(Y, est.predict_proba(X), k=1)
+    assert M.precision_at_k_scorer(k=1)(est, X, Y) == by_logits
+    assert M.ndcg_at_k_scorer(k=3)(est, X, Y) == M.ndcg_at_k(Y, est.decision_function(X), k=3)
+
+
 def test_scorer_in_grid_search():
     rng = np.random.default_rng(16)
     Y = (rng.random((60, 5)) < 0.3).astype(int)
