@@ -58,15 +58,15 @@ def main(argv=None):
     clf.fit(train.data, train.target)
     fit_s = time.perf_counter() - t0
     # Ranked by logits: float32 probabilities saturate at 1 (ties) above a logit of about 17.
-    proba = clf.decision_function(test.data)
+    scores = clf.decision_function(test.data)
     pred = clf.predict(test.data)
     result = {
         "dataset": args.dataset, "params": {k: repr(v) for k, v in params.items()},
         "seed": args.seed, "fit_seconds": fit_s, "fit_time": clf.fit_time_, "epochs": clf.n_iter_,
         "evidence_scale": clf.evidence_scale_,
-        "P@1": m.precision_at_k(test.target, proba, k=1) * share,
-        "P@5": m.precision_at_k(test.target, proba, k=5) * share,
-        "nDCG@5": m.ndcg_at_k(test.target, proba, k=5) * share,
+        "P@1": m.precision_at_k(test.target, scores, k=1) * share,
+        "P@5": m.precision_at_k(test.target, scores, k=5) * share,
+        "nDCG@5": m.ndcg_at_k(test.target, scores, k=5) * share,
         "micro_F1": m.micro_f1(test.target, pred),
         "macro_F1_present": m.macro_f1(test.target, pred, labels="present"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",

@@ -512,7 +512,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(self.threshold, str):
             return float(self.threshold)
         # Kept for retuning on another labelled set (the command line's --validation-file).
-        self._threshold_offsets = self._label_offsets(net, Y_train)
+        self._threshold_offsets = (self._label_offsets(net, Y_train)
+                                   if self.threshold == "auto" else None)
         if val_docs is None or Y_val is None or Y_val.nnz == 0:
             warnings.warn(
                 f"threshold={self.threshold!r} needs a validation split with labels "

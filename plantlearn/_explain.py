@@ -470,4 +470,3 @@ def write_html(page, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
-

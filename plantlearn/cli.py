@@ -322,14 +322,13 @@ def _scores(Y, logits, clf, ks):
     from .metrics import macro_f1, micro_f1, ndcg_at_k, precision_at_k
 
     pred = clf._decide(logits)
-    proba = logits  # the ranking metrics need only the order
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined metrics (no positives) print as 0
         for k in ks:
-            rows.append((f"P@{k}", precision_at_k(Y, proba, k=k)))
+            rows.append((f"P@{k}", precision_at_k(Y, logits, k=k)))
         for k in ks:
-            rows.append((f"nDCG@{k}", ndcg_at_k(Y, proba, k=k)))
+            rows.append((f"nDCG@{k}", ndcg_at_k(Y, logits, k=k)))
         rows.append(("micro-F1", micro_f1(Y, pred)))
         rows.append(("macro-F1", macro_f1(Y, pred, labels="present")))
     return rows
@@ -341,6 +340,8 @@ def _format_scores(rows):
 
 
 def cmd_predict(args):
+    from ._classifier import _sigmoid
+
     clf = _load_model(args.model)
     ids, texts, _ = _read(args, args.input)
     if args.top_k < 1:
@@ -351,7 +352,7 @@ def cmd_predict(args):
     try:
         for sl in _batches(len(texts), _PREDICT_BATCH):
             logits = clf.decision_function(texts[sl])
-            proba = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+            proba = _sigmoid(logits)
             predicted = clf._decide(logits)
             # Same ranking as predict_topk (one forward pass gives both outputs).
             top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
@@ -390,10 +391,10 @@ def cmd_evaluate(args):
         _, _, train_labels = _read(args, args.train, need_labels=True)
         Y_train, _ = _label_matrix(train_labels, clf.classes_)
         pred = clf._decide(logits)
-        proba = logits  # recall@k in the report needs only the order
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rows = frequency_bucket_report(Y, proba, Y_train, y_pred=pred, k=max(ks))
+            # recall@k needs only the order, which logits and probabilities share.
+            rows = frequency_bucket_report(Y, logits, Y_train, y_pred=pred, k=max(ks))
         print(f"\nby label frequency in {args.train}:")
         print(format_report(rows))
     return 0
