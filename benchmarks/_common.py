@@ -666,7 +666,7 @@ def _memory_gb():
 
 
 SUMMARY_METRICS = ("p@1", "p@3", "p@5", "ndcg@5", "psp@5", "micro_f1", "macro_f1",
-                   "rare_macro_f1", "macro_auc")
+                   "rare_macro_f1", "subset_rare_macro_f1", "macro_auc")
 SUMMARY_COSTS = ("fit_seconds", "predict_seconds", "peak_rss_mb")
 
 
