@@ -27,6 +27,7 @@ Conventions (the same as ``shared/docs/baselines.md``)
   propensities (Jain et al., A=0.55, B=1.5).
 """
 
+import contextlib
 import importlib
 import json
 import math
@@ -569,7 +570,15 @@ def run_measured(target, kwargs, *, timeout=None, threads=None):
         proc = ctx.Process(target=_child_entry, args=(target, tmp, threads))
         t0 = time.perf_counter()
         proc.start()
-        proc.join(timeout)
+        try:
+            with _sigterm_raises():
+                proc.join(timeout)
+        except BaseException:
+            # Ctrl-C or SIGTERM of the harness: the child leads its own process group, so
+            # nothing else would stop the fit it is running.
+            if proc.is_alive():
+                _stop_group(proc)
+            raise
         wall = time.perf_counter() - t0
         if proc.is_alive():
             _stop_group(proc)
@@ -589,6 +598,26 @@ def run_measured(target, kwargs, *, timeout=None, threads=None):
         meta["native_pred"] = sp.load_npz(native).tocsr() if native.is_file() else None
         meta["peak_rss_mb"] = max(meta["peak_rss_mb"], meta.get("peak_rss_children_mb") or 0.0)
         return meta
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Within the block, SIGTERM raises SystemExit (so ``finally`` and cleanup code run)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def _raise(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_group(proc):

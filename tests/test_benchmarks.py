@@ -69,3 +69,59 @@ def test_compare_quick_runs_end_to_end(require_dataset, data_home, tmp_path):
     assert models == ["plant", "control", "linear_svc"]  # not-installed comparators left out
     p1 = float(rows[3].split("|")[3])
     assert abs(p1 - 100 * runs["linear_svc"]["metrics"]["p@1"]) < 0.051
+
+
+_SLEEPER = '''
+import os, time
+
+def run(pid_file):
+    with open(pid_file + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.replace(pid_file + ".tmp", pid_file)
+    time.sleep(120)
+'''
+
+
+def _alive(pid):
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_sigterm_of_the_harness_stops_the_running_child(tmp_path):
+    """Killing a benchmark run must not leave its fit running on as an orphan."""
+    import signal
+    import time
+
+    (tmp_path / "sleeper.py").write_text(_SLEEPER)
+    pid_file = tmp_path / "child.pid"
+    parent_code = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(REPO_ROOT / 'benchmarks')!r}, {str(tmp_path)!r}]\n"
+        "import _common as C\n"
+        f"C.run_measured('sleeper:run', {{'pid_file': {str(pid_file)!r}}})\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.is_file():
+            assert parent.poll() is None, parent.communicate()[1]
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+        assert parent.returncode != 0
+        deadline = time.monotonic() + 15
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the child outlived the harness"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
