@@ -1,7 +1,8 @@
 """Figures from the JSON results of run_evidence.py (PNG, into docs/img/ by default).
 
 - ``learning-curve`` results: P@5 and rare-label macro-F1 (labels with 1-10 training
-  documents) against the number of training documents, mean ± standard deviation over seeds
+  documents in the full training split, and, where recorded, in each run's own subset) against
+  the number of training documents, mean ± standard deviation over seeds
   as bands, one line per model (PLANT, control, linear SVC, ...).
 - ``compare`` results: macro-F1 per training-frequency bucket (unseen, 1-5, 6-50, >50) and
   rare, one bar per model, with the standard deviation over seeds as error bars.
@@ -64,9 +65,16 @@ def plot_learning_curve(rec, out_dir, plt):
     summary = _ok(rec["summary"])
     sizes = rec["settings"].get("subset_sizes", {})
     models = list(dict.fromkeys(r["model"] for r in _model_order(summary)))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric, name in ((axes[0], "p@5", "P@5 (%)"),
-                             (axes[1], "rare_macro_f1", "rare-label macro-F1 (%)")):
+    panels = [("p@5", "P@5 (%)", None),
+              ("rare_macro_f1", "rare-label macro-F1 (%)",
+               "labels with 1-10 documents in the full training split")]
+    if any(r.get("subset_rare_macro_f1") is not None for r in summary):
+        panels.append(("subset_rare_macro_f1", "rare-label macro-F1 (%)",
+                       "labels with 1-10 documents in the run's own subset"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    for ax, (metric, name, title) in zip(axes, panels):
+        if title:
+            ax.set_title(title, fontsize=9)
         for m in models:
             rows = sorted((r for r in summary if r["model"] == m), key=lambda r: r["fraction"])
             x = [sizes.get(str(r["fraction"]), r["fraction"]) for r in rows]
@@ -84,7 +92,6 @@ def plot_learning_curve(rec, out_dir, plt):
         ax.set_xlabel("training documents" if sizes else "training fraction")
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
-    axes[1].set_title("labels with 1-10 training documents", fontsize=9)
     axes[0].legend(fontsize=8)
     n_seeds = len(rec["settings"].get("seeds") or [])
     fig.suptitle(f"Learning curve: {_title(rec)}; mean ± std over {n_seeds} seed(s)", fontsize=10)

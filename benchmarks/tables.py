@@ -19,6 +19,8 @@ from pathlib import Path
 
 COLUMNS = (("p@1", "P@1"), ("p@5", "P@5"), ("ndcg@5", "nDCG@5"), ("psp@5", "PSP@5"),
            ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("rare_macro_f1", "rare macro-F1"))
+# Learning curves only: rare labels counted in each run's own training subset.
+SUBSET_COLUMNS = (("subset_rare_macro_f1", "rare macro-F1 (own subset)"),)
 ORDER = ("plant", "control", "linear_svc", "lml_thresholding", "lml_1vsrest", "lml_bigru_lwan",
          "prior")
 
@@ -47,7 +49,8 @@ def _sort_key(row_key):
 def table(records):
     """One markdown table for records of the same dataset and subcommand."""
     grouped = "fraction" in records[0][1]["summary"][0] if records[0][1]["summary"] else False
-    header = (["training docs"] if grouped else []) + ["model", "runs"] + [c[1] for c in COLUMNS] \
+    columns = COLUMNS + (SUBSET_COLUMNS if grouped else ())
+    header = (["training docs"] if grouped else []) + ["model", "runs"] + [c[1] for c in columns] \
         + ["fit s", "peak MB", "source"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = {}
@@ -61,7 +64,7 @@ def table(records):
     for key in sorted(rows, key=_sort_key):
         row, name, record = rows[key]
         cells = ([str(key[0])] if grouped else []) + [row["model"], str(row.get("n_runs", 1))]
-        cells += [_pct(row, k) for k, _ in COLUMNS]
+        cells += [_pct(row, k) for k, _ in columns]
         cells += [f"{row.get('fit_seconds', 0):.0f}", f"{row.get('peak_rss_mb', 0):.0f}",
                   f"`{name}` ({_machine(record)})"]
         lines.append("| " + " | ".join(cells) + " |")
