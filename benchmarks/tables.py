@@ -7,6 +7,9 @@ names the file it came from, so the provenance stays visible::
     python benchmarks/tables.py benchmarks/results/compare_reuters_*.json
     python benchmarks/tables.py benchmarks/results/learning-curve_codiesp_*.json
 
+For learning curves a second table gives PLANT minus the control per seed: both saw the same
+training subset, so the paired difference is free of the subset's luck.
+
 Figures are percentages, mean ± standard deviation over the seeds of the run (no ± when there
 was a single run).
 """
@@ -71,6 +74,49 @@ def table(records):
     return "\n".join(lines)
 
 
+PAIRED_METRICS = (("p@1", "P@1"), ("p@5", "P@5"), ("macro_f1", "macro-F1"),
+                  ("rare_macro_f1", "rare macro-F1"),
+                  ("subset_rare_macro_f1", "rare macro-F1 (own subset)"))
+
+
+def paired_table(records, first="plant", second="control"):
+    """``first`` minus ``second`` per (fraction, seed) of learning-curve runs.
+
+    Both models of a seed saw the same training subset, so the difference per seed removes the
+    subset's own luck, which dominates the spread of either model over seeds. Cells: mean ±
+    standard deviation of the differences in points, and how many seeds ``first`` was ahead.
+    """
+    runs = {}
+    sizes = {}
+    for _, record in records:
+        for r in record["runs"]:
+            if r.get("status") == "ok" and r["model"] in (first, second):
+                runs[(r["fraction"], r["seed"], r["model"])] = r["metrics"]
+                sizes[r["fraction"]] = r.get("n_train_docs")
+    fractions = sorted({f for f, _, m in runs if m == first})
+    header = ["training docs", "seeds"] + [name for _, name in PAIRED_METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for f in fractions:
+        seeds = sorted(s for g, s, m in runs if g == f and m == first
+                       and (f, s, second) in runs)
+        if not seeds:
+            continue
+        cells = [f"{sizes.get(f) or f} ({100 * f:g}%)", str(len(seeds))]
+        for key, _ in PAIRED_METRICS:
+            diffs = [runs[(f, s, first)].get(key) for s in seeds]
+            base = [runs[(f, s, second)].get(key) for s in seeds]
+            d = [100 * (a - b) for a, b in zip(diffs, base) if a is not None and b is not None]
+            if not d:
+                cells.append("-")
+                continue
+            mean = sum(d) / len(d)
+            std = (sum((x - mean) ** 2 for x in d) / (len(d) - 1)) ** 0.5 if len(d) > 1 else 0.0
+            ahead = sum(x > 0 for x in d)
+            cells.append(f"{mean:+.1f} ± {std:.1f} ({ahead}/{len(d)})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,6 +132,10 @@ def main(argv=None):
     for (command, dataset), records in sorted(groups.items()):
         print(f"\n**{command}, {dataset}**\n")
         print(table(records))
+        if command == "learning-curve":
+            print(f"\n**{dataset}: PLANT minus control per seed (same subset), points; "
+                  "(seeds where PLANT is ahead)**\n")
+            print(paired_table(records))
     return 0
 
 

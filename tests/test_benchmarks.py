@@ -125,3 +125,29 @@ def test_sigterm_of_the_harness_stops_the_running_child(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_paired_table_differences_per_seed():
+    """PLANT minus control is taken per (fraction, seed), on the runs that share a subset."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import tables
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+
+    def run(model, seed, p5, fraction=0.1, status="ok"):
+        metrics = {"p@1": 0.5, "p@5": p5, "macro_f1": 0.2, "rare_macro_f1": None}
+        return {"model": model, "seed": seed, "fraction": fraction, "status": status,
+                "n_train_docs": 50, "metrics": metrics}
+
+    record = {"runs": [run("plant", 0, 0.30), run("control", 0, 0.25),
+                       run("plant", 1, 0.20), run("control", 1, 0.22),
+                       run("plant", 2, 0.90), run("control", 2, 0.10, status="timeout"),
+                       run("linear_svc", 0, 0.99)]}
+    rows = [line for line in tables.paired_table([("x.json", record)]).splitlines()
+            if line.startswith("| 50")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+    assert cells[1] == "2"  # seed 2 has no finished control run
+    assert cells[3] == "+1.5 ± 4.9 (1/2)"  # P@5: +5 and -2 points
+    assert cells[5] == "-"  # no rare labels recorded
