@@ -8,7 +8,7 @@ names the file it came from, so the provenance stays visible::
     python benchmarks/tables.py benchmarks/results/learning-curve_codiesp_*.json
 
 For learning curves a second table gives PLANT minus the control per seed: both saw the same
-training subset, so the paired difference is free of the subset's luck.
+training subset, so the paired difference removes the luck of the draw that both share.
 
 Figures are percentages, mean ± standard deviation over the seeds of the run (no ± when there
 was a single run).
