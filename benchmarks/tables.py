@@ -58,11 +58,12 @@ def table(records):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = {}
     for name, record in records:
+        sizes = record["settings"].get("subset_sizes") or {}
         for row in record["summary"]:
             if row.get("status", "ok") != "ok" or row.get("p@1") is None:
                 continue
-            key = ((row.get("n_train_docs") or row.get("fraction"),) if grouped else ()) + (
-                row["model"],)
+            docs = sizes.get(str(row.get("fraction"))) or row.get("fraction")
+            key = ((docs,) if grouped else ()) + (row["model"],)
             rows[key] = (row, name, record)
     for key in sorted(rows, key=_sort_key):
         row, name, record = rows[key]
