@@ -86,7 +86,9 @@ def plot_learning_curve(rec, out_dir, plt):
                             color=color, alpha=0.2, linewidth=0)
         ax.set_xscale("log")
         if sizes:
-            ax.set_xticks(sorted({float(v) for v in sizes.values()}))
+            # Only the sizes that ran (a run stopped early lists fractions it never reached).
+            ax.set_xticks(sorted({float(sizes[str(r["fraction"])]) for r in summary
+                                  if str(r["fraction"]) in sizes}))
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel("training documents" if sizes else "training fraction")
