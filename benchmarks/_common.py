@@ -258,7 +258,14 @@ def _f1_on(Y, P, labels):
     return macro_f1(Y, P, labels=labels)
 
 
-def evaluate(y_true, y_score, y_pred, y_train):
+def _rare_f1(Y, P, train_freq, present):
+    """Macro-F1 over the labels present in test with RARE_RANGE training documents, and their count."""
+    lo, hi = RARE_RANGE
+    rare = np.flatnonzero(present & (train_freq >= lo) & (train_freq <= hi))
+    return _f1_on(Y, P, rare), int(rare.size)
+
+
+def evaluate(y_true, y_score, y_pred, y_train, *, y_subset_train=None):
     """All metrics of a run on one score matrix and one binary prediction matrix.
 
     Parameters
@@ -271,6 +278,9 @@ def evaluate(y_true, y_score, y_pred, y_train):
         Binary predictions; missing trailing columns are never predicted.
     y_train : CSR of shape (n_ref, L) or (n_ref, L_eval)
         Reference training labels: label frequencies for the buckets, "rare" and PSP@5.
+    y_subset_train : CSR, optional
+        The labels of the training subset the model actually saw (learning curves): adds
+        ``subset_rare_macro_f1`` and ``subset_n_rare_labels``, "rare" counted in that subset.
 
     Returns
     -------
@@ -309,10 +319,11 @@ def evaluate(y_true, y_score, y_pred, y_train):
         # Every label present in test; a label unseen in training scores 0.
         "macro_f1_all_present": _f1_on(Y, P, np.flatnonzero(present)),
     }
-    lo, hi = RARE_RANGE
-    rare = np.flatnonzero(present & (train_freq >= lo) & (train_freq <= hi))
-    out["rare_macro_f1"] = _f1_on(Y, P, rare)
-    out["n_rare_labels"] = int(rare.size)
+    out["rare_macro_f1"], out["n_rare_labels"] = _rare_f1(Y, P, train_freq, present)
+    if y_subset_train is not None:
+        T_sub = _pad_columns(sp.csr_matrix(y_subset_train, dtype=np.int32), L_eval, 0)
+        out["subset_rare_macro_f1"], out["subset_n_rare_labels"] = _rare_f1(
+            Y, P, np.bincount(T_sub.indices, minlength=L_eval), present)
     out["macro_auc"] = _macro_auc(Y, S, np.flatnonzero(present & (train_freq > 0)))
     out["n_test_docs_with_labels"] = int((np.diff(Y.indptr) > 0).sum())
     buckets = frequency_bucket_report(Y, S, T, y_pred=P, bins=BUCKET_BINS, k=5)

@@ -179,15 +179,12 @@ class Bench:
             if key in res:
                 rec[key] = res[key]
         if res["status"] == "ok":
-            rec["metrics"] = C.evaluate(split.Y_test, res["test_score"], res["test_pred"], y_ref)
-            if train_idx is not None:
-                # In a training subset most labels that are rare in the full split have no
-                # training document at all; the rare labels of *this* model are the ones its
-                # own subset holds 1-10 times, so both views are recorded.
-                own = C.evaluate(split.Y_test, res["test_score"], res["test_pred"],
-                                 split.Y_train[train_idx])
-                rec["metrics"]["subset_rare_macro_f1"] = own["rare_macro_f1"]
-                rec["metrics"]["subset_n_rare_labels"] = own["n_rare_labels"]
+            # In a training subset most labels that are rare in the full split have no
+            # training document at all; the rare labels of *this* model are the ones its own
+            # subset holds 1-10 times, so learning curves record both views.
+            subset = None if train_idx is None else split.Y_train[train_idx]
+            rec["metrics"] = C.evaluate(split.Y_test, res["test_score"], res["test_pred"], y_ref,
+                                        y_subset_train=subset)
             if res.get("native_pred") is not None:
                 native = C.evaluate(split.Y_test, res["test_score"], res["native_pred"], y_ref)
                 rec["native_metrics"] = {

@@ -16,6 +16,7 @@ was a single run).
 
 import argparse
 import json
+import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -49,6 +50,11 @@ def _sort_key(row_key):
     return (row_key[:-1], ORDER.index(model) if model in ORDER else len(ORDER), model)
 
 
+def _subset_docs(record, fraction):
+    """Training documents of a learning-curve fraction (the fraction itself if not recorded)."""
+    return (record.get("settings", {}).get("subset_sizes") or {}).get(str(fraction)) or fraction
+
+
 def table(records):
     """One markdown table for records of the same dataset and subcommand."""
     grouped = "fraction" in records[0][1]["summary"][0] if records[0][1]["summary"] else False
@@ -58,12 +64,10 @@ def table(records):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = {}
     for name, record in records:
-        sizes = record["settings"].get("subset_sizes") or {}
         for row in record["summary"]:
             if row.get("status", "ok") != "ok" or row.get("p@1") is None:
                 continue
-            docs = sizes.get(str(row.get("fraction"))) or row.get("fraction")
-            key = ((docs,) if grouped else ()) + (row["model"],)
+            key = ((_subset_docs(record, row["fraction"]),) if grouped else ()) + (row["model"],)
             rows[key] = (row, name, record)
     for key in sorted(rows, key=_sort_key):
         row, name, record = rows[key]
@@ -93,27 +97,22 @@ def paired_table(records, first="plant", second="control"):
         for r in record["runs"]:
             if r.get("status") == "ok" and r["model"] in (first, second):
                 runs[(r["fraction"], r["seed"], r["model"])] = r["metrics"]
-                sizes[r["fraction"]] = r.get("n_train_docs")
-    fractions = sorted({f for f, _, m in runs if m == first})
+                sizes[r["fraction"]] = r.get("n_train_docs") or r["fraction"]
     header = ["training docs", "seeds"] + [name for _, name in PAIRED_METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for f in fractions:
-        seeds = sorted(s for g, s, m in runs if g == f and m == first
-                       and (f, s, second) in runs)
+    for f in sorted({f for f, _, m in runs if m == first}):
+        seeds = sorted(s for g, s, m in runs if g == f and m == first and (f, s, second) in runs)
         if not seeds:
             continue
-        cells = [f"{sizes.get(f) or f} ({100 * f:g}%)", str(len(seeds))]
+        cells = [f"{sizes[f]} ({100 * f:g}%)", str(len(seeds))]
         for key, _ in PAIRED_METRICS:
-            diffs = [runs[(f, s, first)].get(key) for s in seeds]
-            base = [runs[(f, s, second)].get(key) for s in seeds]
-            d = [100 * (a - b) for a, b in zip(diffs, base) if a is not None and b is not None]
+            pairs = [(runs[(f, s, first)].get(key), runs[(f, s, second)].get(key)) for s in seeds]
+            d = [100 * (a - b) for a, b in pairs if a is not None and b is not None]
             if not d:
                 cells.append("-")
                 continue
-            mean = sum(d) / len(d)
-            std = (sum((x - mean) ** 2 for x in d) / (len(d) - 1)) ** 0.5 if len(d) > 1 else 0.0
-            ahead = sum(x > 0 for x in d)
-            cells.append(f"{mean:+.1f} ± {std:.1f} ({ahead}/{len(d)})")
+            std = statistics.stdev(d) if len(d) > 1 else 0.0
+            cells.append(f"{statistics.mean(d):+.1f} ± {std:.1f} ({sum(x > 0 for x in d)}/{len(d)})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -39,8 +39,8 @@ def test_plant_on_reuters_reaches_the_precision_floor(reuters):
     torch.set_num_threads(2)
     clf = PlantClassifier(**CI_PARAMS).fit(train.data, train.target)
     # Ranked by logits: float32 probabilities saturate at 1 and would tie the top labels.
-    proba = clf.decision_function(test.data)
-    p1 = precision_at_k(test.target, proba, k=1)
+    scores = clf.decision_function(test.data)
+    p1 = precision_at_k(test.target, scores, k=1)
     f1 = micro_f1(test.target, clf.predict(test.data))
     print(f"Reuters test: P@1 {p1:.4f}, micro-F1 {f1:.4f}, fit {clf.fit_time_['total']:.0f}s, "
           f"{clf.n_iter_} epochs")
@@ -48,4 +48,4 @@ def test_plant_on_reuters_reaches_the_precision_floor(reuters):
     assert f1 >= 0.75
     # The planted prior was learnt: L2R held-out NDCG beats the untrained model.
     assert clf.ltr_.best_validation_score_ > clf.ltr_.untrained_validation_score_
-    assert np.isfinite(proba).all()
+    assert np.isfinite(scores).all()
