@@ -1,17 +1,22 @@
 """Markdown tables from run_evidence.py results, for docs/benchmarks.md.
 
-Several JSON files of the same dataset and subcommand are merged into one table (for example
-the neural models from a GPU run and LibMultiLabel from a CPU run on the same split); every row
-names the file it came from, so the provenance stays visible::
+Several JSON files of the same dataset and subcommand are merged into one table; every row names
+the files it came from, so the provenance stays visible::
 
     python benchmarks/tables.py benchmarks/results/compare_reuters_*.json
     python benchmarks/tables.py benchmarks/results/learning-curve_codiesp_*.json
+    python benchmarks/tables.py benchmarks/results/ablation_codiesp_*_h200*.json
+
+Runs of one experiment split over files (seeds run side by side, one process each) are pooled
+into one row when the files record the same commit and model settings; a file of other code or
+settings replaces the row instead (the last file given wins), so a comparator rerun on another
+machine, or an older run, never mixes into a mean.
 
 For learning curves a second table gives PLANT minus the control per seed: both saw the same
-training subset, so the paired difference removes the luck of the draw that both share.
+training subset, so the paired difference removes the luck of the draw that both share. For
+ablations it gives each variant minus full PLANT of the same seed.
 
-Figures are percentages, mean ± standard deviation over the seeds of the run (no ± when there
-was a single run).
+Figures are percentages, mean ± standard deviation over the seeds (no ± for a single run).
 """
 
 import argparse
@@ -20,6 +25,9 @@ import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 COLUMNS = (("p@1", "P@1"), ("p@5", "P@5"), ("ndcg@5", "nDCG@5"), ("psp@5", "PSP@5"),
            ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("rare_macro_f1", "rare macro-F1"))
@@ -55,26 +63,77 @@ def _subset_docs(record, fraction):
     return (record.get("settings", {}).get("subset_sizes") or {}).get(str(fraction)) or fraction
 
 
+def _kind(records):
+    """'learning-curve', 'ablation' or 'compare': what the records' runs are keyed by."""
+    runs = [r for _, record in records for r in record["runs"]]
+    if any("fraction" in r for r in runs):
+        return "learning-curve"
+    if any("variant" in r for r in runs):
+        return "ablation"
+    return "compare"
+
+
+def _row_name(run):
+    return run.get("variant") or run["model"]
+
+
+def _signature(record):
+    """Code and model settings of a record: runs pool across files only when these agree."""
+    settings = record.get("settings", {})
+    return (record.get("git_commit"), record.get("git_dirty"),
+            json.dumps(settings.get("plant_params"), sort_keys=True))
+
+
+def pooled_runs(records):
+    """Finished runs of all records, one per (fraction, model or variant, seed).
+
+    Runs of one experiment may be split over files (seeds run side by side, each in its own
+    process); they are pooled so that mean and spread cover every seed, but only across files
+    of the same commit and model settings. For each row the last file given decides which
+    files those are; files of other code or settings are left out of that row (a comparator
+    rerun elsewhere, or an older run of the same model, replaces instead of mixing in). A run
+    repeated with the same seed is taken from the later file.
+    """
+    by_row = defaultdict(list)
+    for name, record in records:
+        for r in record["runs"]:
+            if r.get("status") == "ok":
+                by_row[(r.get("fraction"), _row_name(r))].append((r, name, record))
+    pooled = {}
+    for (fraction, row_name), entries in by_row.items():
+        keep = _signature(entries[-1][2])
+        for r, name, record in entries:
+            if _signature(record) == keep:
+                pooled[(fraction, row_name, r["seed"])] = (r, name, record)
+    return pooled
+
+
 def table(records):
     """One markdown table for records of the same dataset and subcommand."""
-    grouped = "fraction" in records[0][1]["summary"][0] if records[0][1]["summary"] else False
+    kind = _kind(records)
+    grouped = kind == "learning-curve"
     columns = COLUMNS + (SUBSET_COLUMNS if grouped else ())
-    header = (["training docs"] if grouped else []) + ["model", "runs"] + [c[1] for c in columns] \
+    label = "variant" if kind == "ablation" else "model"
+    header = (["training docs"] if grouped else []) + [label, "runs"] + [c[1] for c in columns] \
         + ["fit s", "peak MB", "source"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows = {}
-    for name, record in records:
-        for row in record["summary"]:
-            if row.get("status", "ok") != "ok" or row.get("p@1") is None:
-                continue
-            key = ((_subset_docs(record, row["fraction"]),) if grouped else ()) + (row["model"],)
-            rows[key] = (row, name, record)
-    for key in sorted(rows, key=_sort_key):
-        row, name, record = rows[key]
-        cells = ([str(key[0])] if grouped else []) + [row["model"], str(row.get("n_runs", 1))]
+    groups = defaultdict(list)
+    for (fraction, row_name, _), entry in pooled_runs(records).items():
+        groups[(fraction, row_name)].append(entry)
+    keyed = {}
+    for (fraction, row_name), entries in groups.items():
+        record = entries[0][2]
+        key = ((_subset_docs(record, fraction),) if grouped else ()) + (row_name,)
+        keyed[key] = entries
+    for key in sorted(keyed, key=_sort_key):
+        entries = keyed[key]
+        row = C.summarize([r for r, _, _ in entries], [])[0]
+        names = list(dict.fromkeys(name for _, name, _ in entries))
+        record = entries[0][2]
+        cells = ([str(key[0])] if grouped else []) + [key[-1], str(row["n_runs"])]
         cells += [_pct(row, k) for k, _ in columns]
-        cells += [f"{row.get('fit_seconds', 0):.0f}", f"{row.get('peak_rss_mb', 0):.0f}",
-                  f"`{name}` ({_machine(record)})"]
+        cells += [f"{row.get('fit_seconds') or 0:.0f}", f"{row.get('peak_rss_mb') or 0:.0f}",
+                  ", ".join(f"`{n}`" for n in names) + f" ({_machine(record)})"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -82,6 +141,14 @@ def table(records):
 PAIRED_METRICS = (("p@1", "P@1"), ("p@5", "P@5"), ("macro_f1", "macro-F1"),
                   ("rare_macro_f1", "rare macro-F1"),
                   ("subset_rare_macro_f1", "rare macro-F1 (own subset)"))
+
+
+def _paired_cells(pairs):
+    d = [100 * (a - b) for a, b in pairs if a is not None and b is not None]
+    if not d:
+        return "-"
+    std = statistics.stdev(d) if len(d) > 1 else 0.0
+    return f"{statistics.mean(d):+.1f} ± {std:.1f} ({sum(x > 0 for x in d)}/{len(d)})"
 
 
 def paired_table(records, first="plant", second="control"):
@@ -93,11 +160,10 @@ def paired_table(records, first="plant", second="control"):
     """
     runs = {}
     sizes = {}
-    for _, record in records:
-        for r in record["runs"]:
-            if r.get("status") == "ok" and r["model"] in (first, second):
-                runs[(r["fraction"], r["seed"], r["model"])] = r["metrics"]
-                sizes[r["fraction"]] = r.get("n_train_docs") or r["fraction"]
+    for (fraction, name, seed), (r, _, _) in pooled_runs(records).items():
+        if name in (first, second):
+            runs[(fraction, seed, name)] = r["metrics"]
+            sizes[fraction] = r.get("n_train_docs") or fraction
     header = ["training docs", "seeds"] + [name for _, name in PAIRED_METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for f in sorted({f for f, _, m in runs if m == first}):
@@ -106,13 +172,26 @@ def paired_table(records, first="plant", second="control"):
             continue
         cells = [f"{sizes[f]} ({100 * f:g}%)", str(len(seeds))]
         for key, _ in PAIRED_METRICS:
-            pairs = [(runs[(f, s, first)].get(key), runs[(f, s, second)].get(key)) for s in seeds]
-            d = [100 * (a - b) for a, b in pairs if a is not None and b is not None]
-            if not d:
-                cells.append("-")
-                continue
-            std = statistics.stdev(d) if len(d) > 1 else 0.0
-            cells.append(f"{statistics.mean(d):+.1f} ± {std:.1f} ({sum(x > 0 for x in d)}/{len(d)})")
+            cells.append(_paired_cells(
+                [(runs[(f, s, first)].get(key), runs[(f, s, second)].get(key)) for s in seeds]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ablation_paired_table(records, reference="plant"):
+    """Each ablation variant minus full PLANT of the same seed, in points."""
+    runs = {(name, seed): r["metrics"] for (_, name, seed), (r, _, _) in pooled_runs(records).items()}
+    header = ["variant", "seeds"] + [name for _, name in PAIRED_METRICS[:4]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    variants = list(dict.fromkeys(name for name, _ in runs if name != reference))
+    for v in variants:
+        seeds = sorted(s for name, s in runs if name == v and (reference, s) in runs)
+        if not seeds:
+            continue
+        cells = [v, str(len(seeds))]
+        for key, _ in PAIRED_METRICS[:4]:
+            cells.append(_paired_cells([(runs[(v, s)].get(key), runs[(reference, s)].get(key))
+                                        for s in seeds]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -125,8 +204,8 @@ def main(argv=None):
     groups = defaultdict(list)
     for path in args.files:
         record = json.loads(Path(path).read_text())
-        if not record.get("summary"):
-            print(f"{path}: no summary (unfinished run?), skipped", file=sys.stderr)
+        if not record.get("runs"):
+            print(f"{path}: no runs, skipped", file=sys.stderr)
             continue
         groups[(record["command"], record["dataset"]["name"])].append((Path(path).name, record))
     for (command, dataset), records in sorted(groups.items()):
@@ -136,6 +215,10 @@ def main(argv=None):
             print(f"\n**{dataset}: PLANT minus control per seed (same subset), points; "
                   "(seeds where PLANT is ahead)**\n")
             print(paired_table(records))
+        elif command == "ablation":
+            print(f"\n**{dataset}: variant minus full PLANT of the same seed, points; "
+                  "(seeds where the variant is ahead)**\n")
+            print(ablation_paired_table(records))
     return 0
 
 

@@ -127,13 +127,18 @@ def test_sigterm_of_the_harness_stops_the_running_child(tmp_path):
             parent.kill()
 
 
-def test_paired_table_differences_per_seed():
-    """PLANT minus control is taken per (fraction, seed), on the runs that share a subset."""
+def _import_tables():
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     try:
         import tables
     finally:
         sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    return tables
+
+
+def test_paired_table_differences_per_seed():
+    """PLANT minus control is taken per (fraction, seed), on the runs that share a subset."""
+    tables = _import_tables()
 
     def run(model, seed, p5, fraction=0.1, status="ok"):
         metrics = {"p@1": 0.5, "p@5": p5, "macro_f1": 0.2, "rare_macro_f1": None}
@@ -151,3 +156,35 @@ def test_paired_table_differences_per_seed():
     assert cells[1] == "2"  # seed 2 has no finished control run
     assert cells[3] == "+1.5 ± 4.9 (1/2)"  # P@5: +5 and -2 points
     assert cells[5] == "-"  # no rare labels recorded
+
+
+def _ablation_record(commit, runs, plant_params=None):
+    return {"command": "ablation", "git_commit": commit, "git_dirty": False,
+            "settings": {"plant_params": plant_params or {"device": "cuda"}},
+            "runs": [{"model": "plant", "variant": v, "seed": seed, "status": "ok",
+                      "fit_seconds": 1.0, "peak_rss_mb": 1.0,
+                      "metrics": {"p@1": p1, "p@5": 0.5, "macro_f1": 0.2, "rare_macro_f1": None}}
+                     for v, seed, p1 in runs]}
+
+
+def test_tables_pool_seeds_split_over_files_of_the_same_code():
+    """Seeds run side by side in separate files make one row; other code never mixes in."""
+    tables = _import_tables()
+    seed0 = _ablation_record("abc", [("plant", 0, 0.80), ("stateless", 0, 0.70)])
+    seed1 = _ablation_record("abc", [("plant", 1, 0.90), ("stateless", 1, 0.90)])
+    older = _ablation_record("old", [("plant", 2, 0.10)])
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in tables.table([("old.json", older), ("s0.json", seed0), ("s1.json", seed1)])
+            .splitlines()[2:]}
+    assert rows["plant"][1] == "2"                 # seeds 0 and 1, not the older commit's run
+    assert rows["plant"][2] == "85.0 ± 7.1"        # P@1 over the two pooled seeds
+    assert "`s0.json`, `s1.json`" in rows["plant"][-1]
+    # A different model setting (say evidence_head=False) replaces instead of pooling.
+    other = _ablation_record("abc", [("plant", 2, 0.50)], {"device": "cuda", "evidence_head": False})
+    rows = tables.table([("s0.json", seed0), ("x.json", other)]).splitlines()[2:]
+    plant = next(r for r in rows if r.startswith("| plant |"))
+    assert plant.split("|")[2].strip() == "1" and plant.split("|")[3].strip() == "50.0"
+
+    paired = tables.ablation_paired_table([("s0.json", seed0), ("s1.json", seed1)]).splitlines()
+    cells = [c.strip() for c in paired[2].split("|")[1:-1]]
+    assert cells[:3] == ["stateless", "2", "-5.0 ± 7.1 (0/2)"]  # P@1: -10 and 0 points
