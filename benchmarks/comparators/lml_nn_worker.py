@@ -93,8 +93,11 @@ def main(argv):
     fit = instances(data["fit"], data["fit_labels"])
     val = instances(data["val"], data["val_labels"])
     test = instances(data["test"])
-    word_dict = data_utils._build_word_dict([set(d["text"]) for d in fit], min_vocab_freq=1,
-                                            specials=["<pad>", "<unk>"])
+    # The placeholder of empty documents is a special, not a word: counted as a word it would
+    # enter the dictionary a second time and leave an index past the embedding's last row.
+    specials = ["<pad>", "<unk>"]
+    word_dict = data_utils._build_word_dict([set(d["text"]) - set(specials) for d in fit],
+                                            min_vocab_freq=1, specials=specials)
     embed_vecs = _lsa_vectors([d["text"] for d in fit], word_dict, int(cfg["embed_dim"]),
                               int(cfg["seed"]))
     device = torch.device("cpu")
