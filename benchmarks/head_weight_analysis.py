@@ -37,16 +37,6 @@ import _common as C  # noqa: E402
 RARE_MAX = 10
 
 
-def band_macro_f1(Y_true, Y_pred, labels):
-    """Macro-F1 over ``labels`` (columns), each label's F1 = 2TP / (2TP + FP + FN)."""
-    Y_true, Y_pred = sp.csc_matrix(Y_true), sp.csc_matrix(Y_pred)
-    tp = np.asarray(Y_true.multiply(Y_pred).sum(axis=0)).ravel()[labels]
-    pos = np.asarray(Y_true.sum(axis=0)).ravel()[labels]
-    pred = np.asarray(Y_pred.sum(axis=0)).ravel()[labels]
-    denom = pos + pred
-    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
-
-
 def attention_and_head(clf, docs):
     """The attention path's logits and the fitted head's unscaled margins (CPU)."""
     import torch
@@ -82,6 +72,7 @@ def analyse(split, idx, plant, seed, grid):
     from sklearn.utils import check_random_state
 
     from plantlearn import PlantClassifier
+    from plantlearn._classifier import training_log_odds
     from plantlearn._thresholds import best_global_threshold
     from plantlearn._train import best_evidence_scale
     from plantlearn.metrics import precision_at_k
@@ -101,10 +92,7 @@ def analyse(split, idx, plant, seed, grid):
     n_labels = Y.shape[1]
     Y_test = sp.csr_matrix(split.Y_test)[:, :n_labels]
 
-    counts_tr = np.asarray(Y_tr.sum(axis=0), dtype=np.float64).ravel()
-    seen = (counts_tr > 0) & (counts_tr < Y_tr.shape[0])
-    p = np.where(seen, counts_tr, 1.0) / Y_tr.shape[0]
-    prior = np.where(seen, np.log(p) - np.log1p(-np.where(seen, p, 0.0)), 0.0)
+    prior = training_log_odds(Y_tr)
     subset_counts = np.asarray(Y.sum(axis=0)).ravel()
     in_test = np.asarray(Y_test.sum(axis=0)).ravel() > 0
     is_rare = (subset_counts >= 1) & (subset_counts <= RARE_MAX)
@@ -120,8 +108,8 @@ def analyse(split, idx, plant, seed, grid):
         pred = decide(e_v, e_t, margin_thr, w)
         return {"weight": float(w),
                 "p@5": float(precision_at_k(Y_test, a_test + w * e_t, k=5)),
-                "macro_f1": band_macro_f1(Y_test, pred, trained),
-                "rare_f1": band_macro_f1(Y_test, pred, rare)}
+                "macro_f1": C._f1_on(Y_test, pred, trained),
+                "rare_f1": C._f1_on(Y_test, pred, rare)}
 
     fitted = float(clf.evidence_scale_)
     mi_thr = clf._head_margin_thresholds
@@ -130,7 +118,7 @@ def analyse(split, idx, plant, seed, grid):
            "attention_only": summary(e_val, e_test, mi_thr, 0.0)}
     # 1. Another weight for the rare band alone (other labels keep the fitted weight).
     res["rare_f1_by_rare_weight"] = {
-        f"{w:g}": band_macro_f1(Y_test, decide(e_val, e_test, mi_thr,
+        f"{w:g}": C._f1_on(Y_test, decide(e_val, e_test, mi_thr,
                                                np.where(is_rare, w, fitted)), rare)
         for w in grid
     }

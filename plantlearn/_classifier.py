@@ -497,12 +497,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def _label_offsets(self, net, Y_train):
         """Per-label logit offsets of threshold="auto": the label's training log-odds plus
         the head's weight times its SVM's cross-validated margin threshold."""
-        n_docs = Y_train.shape[0]
-        counts = np.asarray(Y_train.sum(axis=0), dtype=np.float64).ravel()
-        # Labels never (or always) seen in training keep the plain global cut.
-        seen = (counts > 0) & (counts < n_docs)
-        p = np.where(seen, counts, 1.0) / max(n_docs, 1)
-        offsets = np.where(seen, np.log(p) - np.log1p(-np.where(seen, p, 0.0)), 0.0)
+        offsets = training_log_odds(Y_train)
         margins = getattr(self, "_head_margin_thresholds", None)
         if margins is not None and margins.shape == offsets.shape:
             offsets = offsets + float(net.evidence.scale) * margins
@@ -880,6 +875,16 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
 #: How train_network treats the head for each ``evidence_head`` value.
 _EVIDENCE_TRAINING = {"linear": "frozen", "residual": "residual", True: "residual",
                       "joint": "joint", False: "frozen"}
+
+
+def training_log_odds(Y_train):
+    """Each label's log-odds of occurring in the training documents (0 for labels never or
+    always seen: they keep the plain global cut). The label part of threshold="auto"'s offsets."""
+    n_docs = Y_train.shape[0]
+    counts = np.asarray(Y_train.sum(axis=0), dtype=np.float64).ravel()
+    seen = (counts > 0) & (counts < n_docs)
+    p = np.where(seen, counts, 1.0) / max(n_docs, 1)
+    return np.where(seen, np.log(p) - np.log1p(-np.where(seen, p, 0.0)), 0.0)
 
 
 def _evidence_scale(net):
