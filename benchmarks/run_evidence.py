@@ -10,7 +10,8 @@ Subcommands (each writes one JSON file under ``benchmarks/results/`` and prints 
     seed), the same test set; PLANT vs control vs linear SVC by default.
 ``ablation``
     PLANT with one component switched at a time: static scores off, inattention_k 8 / 32,
-    stateless (first chunk only), queries planted but not keys; and the control.
+    stateless (first chunk only), queries planted but not keys; the control, and the control
+    with stage 1's MI words in its evidence head (removes the planted attention alone).
 
 Every model is fitted and applied in a fresh child process, which reports fit and predict
 seconds and its peak resident memory. See benchmarks/README.md for the protocol and commands.
@@ -36,8 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 from comparators import COMPARATORS  # noqa: E402
 
-#: neural models: name -> value of PlantClassifier(plant=...)
-NEURAL = {"plant": True, "control": False}
+#: neural models: name -> (PlantClassifier(plant=...), parameters changed from the run's
+#: settings). The control takes nothing from stage 1 (random attention, head over co-occurring
+#: words); control_mi_head removes the planted attention alone (head over stage 1's MI words).
+NEURAL = {
+    "plant": (True, {}),
+    "control": (False, {}),
+    "control_mi_head": (False, {"evidence_pairs": "mi"}),
+}
 
 #: --quick: a tiny network and stage 1, for smoke tests only (numbers mean nothing).
 QUICK_PARAMS = {
@@ -60,6 +67,7 @@ ABLATIONS = {
     "stateless": (True, {"stateful": False}),
     "queries_only": (True, {"plant_keys": False}),
     "control": (False, {}),
+    "control_mi_head": NEURAL["control_mi_head"],
 }
 
 
@@ -148,8 +156,10 @@ class Bench:
                 Y = split.Y_train[train_idx]
             kwargs = {
                 "train_texts": texts, "Y_train": Y, "test_texts": split.test_texts,
-                "plant": NEURAL.get(model, plant) if plant is None else plant,
-                "params": {**self.params, **(params or {})}, "seed": int(seed),
+                "plant": NEURAL[model][0] if plant is None else plant,
+                "params": {**self.params, **(NEURAL[model][1] if plant is None else {}),
+                           **(params or {})},
+                "seed": int(seed),
             }
             target = "_common:run_plant"
             rec["n_train_docs"] = len(texts)

@@ -18,14 +18,16 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import PlantInput
-from ._linear import cross_validated_thresholds, fit_restricted_svms
+from ._linear import cooccurrence_pairs, cross_validated_thresholds, fit_restricted_svms
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._mi import smoothed_idf
 from ._nn import PlantNet
 from ._thresholds import best_global_threshold, best_per_label_thresholds
 from ._tokenize import TextTokenizer
-from ._train import evidence_features, iterate_logits, predict_logits, train_network
+from ._train import (
+    evidence_features, iterate_logits, predict_logits, token_presence, train_network,
+)
 from ._validation import check_targets, check_texts, resolve_device, targets_to_format
 
 __all__ = ["PlantClassifier"]
@@ -49,7 +51,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     (:class:`LTRPretrainer`) that ranks each label's words by mutual
     information (:class:`MIInitializer`), and the static L2R score of every
     input word is added to the attention logits. ``plant=False`` gives the same
-    network with random attention initialisation (the paper's control).
+    network with nothing from stage 1 in it (the paper's control): random
+    attention initialisation, and an evidence head over co-occurring words.
 
     Parameters
     ----------
@@ -63,7 +66,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     dropout : float, default=0.2
         Dropout on embeddings and encoder states.
     plant : bool, default=True
-        Plant the attention from stage 1; False is the no-planting control.
+        Plant the attention from stage 1; False is the no-planting control
+        (with ``evidence_pairs="auto"`` its head does not use stage 1 either).
     plant_keys : bool, default=True
         Plant the token keys as well as the label queries (False plants
         queries only; an ablation).
@@ -85,8 +89,17 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         (on small training sets the head then memorises them and starves the
         attention); False is the paper's architecture. Measured trade-offs in
         the user guide. The head's weight in the output, ``evidence_scale_``, is
-        chosen on the validation split (0 switches it off). Applies to the
-        no-planting control too, so that ``plant`` alone separates the two.
+        chosen on the validation split (0 switches it off). The no-planting
+        control has the same head, over other words (``evidence_pairs``).
+    evidence_pairs : {"auto", "mi", "cooccurrence"}, default="auto"
+        The (label, word) pairs the evidence head weighs. "mi": the words stage 1
+        ranks highest by mutual information with the label (``mi.top_k`` per
+        label). "cooccurrence": every word seen in a training document of the
+        label (at most 1,000 per label, those in the most of its documents): no
+        selection by stage 1. "auto" is "mi" when planting and "cooccurrence"
+        with ``plant=False``, so that the control takes nothing from stage 1;
+        ``plant=False, evidence_pairs="mi"`` is the ablation that removes the
+        planted attention alone (measured in docs/benchmarks.md).
     inattention_k : int or None, default=None
         Keep only each label's ``inattention_k`` highest-scoring positions (per
         chunk) in the softmax; None attends to every position.
@@ -210,6 +223,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "plant_keys": ["boolean"],
         "static_scores": ["boolean"],
         "evidence_head": ["boolean", StrOptions({"linear", "residual", "joint"})],
+        "evidence_pairs": [StrOptions({"auto", "mi", "cooccurrence"})],
         "inattention_k": [Interval(Integral, 1, None, closed="left"), None],
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "stateful": ["boolean"],
@@ -238,7 +252,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, embed_dim=100, hidden_size=64, encoder="gru", dropout=0.2,
                  plant=True, plant_keys=True, static_scores=True, evidence_head="linear",
-                 inattention_k=None, max_length=256, stateful=True, max_chunks=8, batch_size=64,
+                 evidence_pairs="auto", inattention_k=None, max_length=256, stateful=True,
+                 max_chunks=8, batch_size=64,
                  learning_rate=3e-3, evidence_learning_rate=0.3, evidence_C=1.0,
                  weight_decay=0.01, max_iter=15,
                  early_stopping=True,
@@ -254,6 +269,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         self.plant_keys = plant_keys
         self.static_scores = static_scores
         self.evidence_head = evidence_head
+        self.evidence_pairs = evidence_pairs
         self.inattention_k = inattention_k
         self.max_length = max_length
         self.stateful = stateful
@@ -398,10 +414,6 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                     ltr.token_factors_, ltr.label_factors_, ltr.token_bias_,
                     plant_keys=self.plant_keys, static_scores=self.static_scores,
                 )
-            if self.evidence_head:
-                pairs = mi.mi_.tocoo()
-                idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
-                net.set_evidence_pairs(pairs.row, pairs.col, self.tokenizer_.vocab_size, idf)
             self._history = {"loss": [], "validation": []}
         docs = self._encode(texts)
 
@@ -415,6 +427,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
 
         if not warm:
             net.init_output_bias(np.asarray(Y_tr.sum(axis=0)).ravel() / max(Y_tr.shape[0], 1))
+            if self.evidence_head:
+                self._set_evidence_pairs(net, mi, train_docs, Y_tr)
         if self.evidence_head == "linear" and not warm:
             t_head = time.perf_counter()
             self._head_margin_thresholds = self._fit_linear_head(net, train_docs, Y_tr, seed)
@@ -456,6 +470,23 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 flush=True,
             )
         return self
+
+    def _resolved_evidence_pairs(self):
+        if self.evidence_pairs == "auto":
+            return "mi" if self.plant else "cooccurrence"
+        return self.evidence_pairs
+
+    def _set_evidence_pairs(self, net, mi, train_docs, Y_train):
+        """Give the head its (label, word) pairs: stage 1's MI words, or co-occurring words."""
+        if self._resolved_evidence_pairs() == "mi":
+            pairs = mi.mi_.tocoo()
+            labels, words = pairs.row, pairs.col
+        else:
+            # From the training part only, as stage 1 is fitted.
+            labels, words = cooccurrence_pairs(
+                token_presence(train_docs, self.tokenizer_.vocab_size), Y_train)
+        idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
+        net.set_evidence_pairs(labels, words, self.tokenizer_.vocab_size, idf)
 
     def _fit_linear_head(self, net, train_docs, Y_train, seed):
         """Fit the evidence head as linear SVMs over each label's planted words (frozen after).

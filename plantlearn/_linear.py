@@ -18,10 +18,50 @@ from sklearn.svm import LinearSVC
 
 from ._thresholds import scut_fbr_thresholds
 
-__all__ = ["fit_restricted_svms", "cross_validated_thresholds"]
+__all__ = ["fit_restricted_svms", "cross_validated_thresholds", "cooccurrence_pairs"]
 
 #: Bias given to a label that the training documents never (or always) carry.
 CONSTANT_LABEL_BIAS = 1.0
+
+#: Most words per label in a head over co-occurring words. Rare labels stay far below it (a
+#: label seen in a few documents co-occurs with a few hundred words); it bounds the head
+#: of frequent labels, which co-occur with most of the vocabulary (10-60 times a label's
+#: 100 MI words on the shared datasets; labels x vocabulary on large ones).
+COOCCURRENCE_WORDS_PER_LABEL = 1000
+
+
+def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABEL):
+    """Every (label, word) pair seen together in a training document: a head without stage 1.
+
+    The selection that needs no statistic: a label may use any word of its training
+    documents. A label with more than ``max_per_label`` such words keeps those in the most
+    of its documents (ties: the smaller word id).
+
+    Parameters
+    ----------
+    presence : sparse matrix (n_docs, n_words)
+        Non-zero where the document holds the word.
+    Y : sparse matrix (n_docs, n_labels)
+        Binary label indicators.
+    max_per_label : int
+
+    Returns
+    -------
+    labels, words : int64 ndarrays
+        The pairs, sorted by label, then by document count (descending), then word id.
+    """
+    presence = sp.csr_matrix(presence, dtype=np.float64)
+    presence.data[:] = 1.0
+    Y = sp.csr_matrix(Y, dtype=np.float64)
+    if presence.shape[0] != Y.shape[0]:
+        raise ValueError(f"presence has {presence.shape[0]} documents, Y {Y.shape[0]}.")
+    counts = (Y.T @ presence).tocsr()
+    counts.eliminate_zeros()
+    labels = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    order = np.lexsort((counts.indices, -counts.data, labels))
+    rank = np.arange(order.size) - counts.indptr[labels[order]]
+    keep = order[rank < max_per_label]
+    return labels[keep].astype(np.int64), counts.indices[keep].astype(np.int64)
 
 
 def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .metrics import ndcg_at_k
 
 __all__ = ["collate", "length_batches", "train_network", "predict_logits", "predict_parts",
-           "iterate_logits", "best_evidence_scale", "evidence_features"]
+           "iterate_logits", "best_evidence_scale", "evidence_features", "token_presence"]
 
 
 def collate(docs, max_length):
@@ -111,6 +111,26 @@ def predict_parts(net, docs, *, batch_size, max_length, device, mixed_precision=
         attention[idx] = a.numpy()
         evidence[idx] = e.numpy()
     return attention, evidence
+
+
+def token_presence(docs, n_vocab):
+    """Binary CSR (n_docs, n_vocab) of the known words each encoded document holds.
+
+    The words the evidence head can see in it: padding and unknown ids (0, 1) are left out,
+    as in the head's own features.
+    """
+    rows, cols = [], []
+    for i, chunks in enumerate(docs):
+        if len(chunks):
+            ids = np.unique(np.concatenate(chunks))
+            ids = ids[ids > 1]
+            rows.append(np.full(ids.size, i, dtype=np.int64))
+            cols.append(ids.astype(np.int64))
+    if not rows:
+        return sp.csr_matrix((len(docs), n_vocab))
+    cols = np.concatenate(cols)
+    return sp.csr_matrix((np.ones(cols.size), (np.concatenate(rows), cols)),
+                         shape=(len(docs), n_vocab))
 
 
 def evidence_features(head, docs, *, batch_size, max_length):

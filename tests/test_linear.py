@@ -7,8 +7,10 @@ import torch
 from sklearn.svm import LinearSVC
 
 from plantlearn import PlantClassifier
-from plantlearn._linear import CONSTANT_LABEL_BIAS, fit_restricted_svms
-from plantlearn._train import FITTED_EVIDENCE_SCALES, collate, evidence_features
+from plantlearn._linear import CONSTANT_LABEL_BIAS, cooccurrence_pairs, fit_restricted_svms
+from plantlearn._train import (
+    FITTED_EVIDENCE_SCALES, collate, evidence_features, token_presence,
+)
 from plantlearn.datasets import make_multilabel_text
 
 
@@ -122,6 +124,65 @@ def test_linear_head_stays_frozen_while_the_network_trains():
     torch.testing.assert_close(one.net_.evidence.weight, three.net_.evidence.weight)
     torch.testing.assert_close(one.net_.evidence.bias, three.net_.evidence.bias)
     assert not torch.equal(one.net_.attention.queries, three.net_.attention.queries)
+
+
+# ------------------------------------------------ the control's head: co-occurring words
+
+
+def test_cooccurrence_pairs_keep_each_labels_most_frequent_words():
+    presence = sp.csr_matrix(np.array([
+        [1, 1, 0, 0, 3],   # counts above 1 still mean "present"
+        [1, 0, 1, 0, 0],
+        [0, 1, 1, 0, 0],
+        [0, 0, 0, 1, 0],
+    ]))
+    Y = sp.csr_matrix(np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]))
+    labels, words = cooccurrence_pairs(presence, Y)
+    # Label 0: word 1 and 2 twice, 0 twice, 4 once; label 1: words 1, 2, 3 once; label 2: none.
+    assert labels.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert words.tolist() == [0, 1, 2, 4, 1, 2, 3]
+    # The cap keeps the words in the most documents, ties to the smaller id.
+    labels, words = cooccurrence_pairs(presence, Y, max_per_label=2)
+    assert labels.tolist() == [0, 0, 1, 1]
+    assert words.tolist() == [0, 1, 1, 2]
+    with pytest.raises(ValueError, match="documents"):
+        cooccurrence_pairs(presence[:3], Y)
+
+
+def test_token_presence_ignores_padding_and_unknown_words():
+    docs = [[np.array([2, 5, 5, 1], dtype=np.int32), np.array([0, 3], dtype=np.int32)], [],
+            [np.array([1, 1], dtype=np.int32)]]
+    P = token_presence(docs, n_vocab=7)
+    assert P.shape == (3, 7)
+    assert P.toarray().tolist() == [[0, 0, 1, 1, 0, 1, 0], [0] * 7, [0] * 7]
+
+
+def _head_pairs(clf):
+    head = clf.net_.evidence
+    return set(zip(head.pair_label.numpy().tolist(), head.pair_tokens().tolist()))
+
+
+def test_control_head_takes_nothing_from_stage_one():
+    X, Y = make_multilabel_text(n_samples=120, n_labels=4, vocab_size=60, length=(8, 20),
+                                random_state=3)
+    params = dict(max_iter=1, embed_dim=8, hidden_size=8, random_state=0)
+    plant = PlantClassifier(**params).fit(X, Y)
+    control = PlantClassifier(plant=False, **params).fit(X, Y)
+    ablation = PlantClassifier(plant=False, evidence_pairs="mi", **params).fit(X, Y)
+    mi_pairs = plant.mi_.mi_.tocoo()
+    assert _head_pairs(plant) == set(zip(mi_pairs.row.tolist(), mi_pairs.col.tolist()))
+    assert _head_pairs(ablation) == _head_pairs(plant)
+    # The control's head: every word of a label's documents in the training carve.
+    docs = control._encode(X)
+    train, _ = control._validation_split(len(docs), int(np.random.RandomState(0).randint(0, 2**31 - 1)))
+    Y_tr = sp.csr_matrix(Y)[train]
+    expected = set()
+    for i, row in enumerate(train):
+        words = {int(w) for chunk in docs[row] for w in chunk if w > 1}
+        expected |= {(int(label), w) for label in Y_tr[i].indices for w in words}
+    assert _head_pairs(control) == expected
+    assert len(expected) > len(_head_pairs(plant))
+    assert control.predict_proba(X[:3]).shape == (3, 4)
 
 
 # ------------------------------------------------ cross-validated margin thresholds (SCutFBR)
