@@ -246,9 +246,10 @@ class LabelAttention(nn.Module):
 
 
 class EvidenceHead(nn.Module):
-    """A sparse linear term per label over the words stage 1 selected for it.
+    """A sparse linear term per label over its evidence words.
 
-    Every kept (label, word) pair of the MI ranking gets one weight; a label's
+    Every (label, word) pair given gets one weight (stage 1's MI words, or for the
+    no-planting control the words that co-occur with the label in training); a label's
     logit gains the weighted sum of its selected words' tf-idf values in the
     document: ``(1 + log tf) * idf``, L2-normalised over all the document's
     known words, as in the tf-idf linear models (binary presence makes a much
@@ -257,7 +258,8 @@ class EvidenceHead(nn.Module):
     gives each label a direct, linear path to its evidence words next to the
     attention path, which the attention's single context vector per label
     cannot express for labels with several independent cues. Its size is the
-    number of kept pairs (labels x top_k at most), never labels x vocabulary.
+    number of pairs (at most labels x top_k MI words, or labels x 1,000 co-occurring
+    words), never labels x vocabulary.
 
     Its weights come either from a convex fit before the network trains (linear
     SVMs, ``_linear.fit_restricted_svms``; the head then also has a per-label
@@ -361,7 +363,7 @@ class PlantNet(nn.Module):
         self.evidence = EvidenceHead(n_labels)
 
     def set_evidence_pairs(self, labels, tokens, n_tokens, idf, weights=None, bias=None):
-        """Give the evidence head the (label, word) pairs selected by stage 1 and the words' idf.
+        """Give the evidence head its (label, word) pairs and the words' idf.
 
         ``weights`` (one per pair, in the order given) and the per-label ``bias``
         install a fitted linear model; without them the head starts at zero.
