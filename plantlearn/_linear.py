@@ -30,7 +30,8 @@ CONSTANT_LABEL_BIAS = 1.0
 COOCCURRENCE_WORDS_PER_LABEL = 1000
 
 
-def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABEL):
+def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABEL,
+                       block_size=1024):
     """Every (label, word) pair seen together in a training document: a head without stage 1.
 
     The selection that needs no statistic: a label may use any word of its training
@@ -44,6 +45,9 @@ def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABE
     Y : sparse matrix (n_docs, n_labels)
         Binary label indicators.
     max_per_label : int
+    block_size : int, default=1024
+        Labels counted at a time (memory bound: the label-word counts of one block; all
+        labels at once would be labels x vocabulary on large label sets).
 
     Returns
     -------
@@ -52,16 +56,23 @@ def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABE
     """
     presence = sp.csr_matrix(presence, dtype=np.float64)
     presence.data[:] = 1.0
-    Y = sp.csr_matrix(Y, dtype=np.float64)
+    Y = sp.csc_matrix(Y, dtype=np.float64)
     if presence.shape[0] != Y.shape[0]:
         raise ValueError(f"presence has {presence.shape[0]} documents, Y {Y.shape[0]}.")
-    counts = (Y.T @ presence).tocsr()
-    counts.eliminate_zeros()
-    labels = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-    order = np.lexsort((counts.indices, -counts.data, labels))
-    rank = np.arange(order.size) - counts.indptr[labels[order]]
-    keep = order[rank < max_per_label]
-    return labels[keep].astype(np.int64), counts.indices[keep].astype(np.int64)
+    out_labels, out_words = [], []
+    for start in range(0, Y.shape[1], block_size):
+        counts = (Y[:, start:start + block_size].T @ presence).tocsr()
+        counts.eliminate_zeros()
+        labels = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        order = np.lexsort((counts.indices, -counts.data, labels))
+        rank = np.arange(order.size) - counts.indptr[labels[order]]
+        keep = order[rank < max_per_label]
+        out_labels.append(labels[keep] + start)
+        out_words.append(counts.indices[keep])
+    if not out_labels:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return (np.concatenate(out_labels).astype(np.int64),
+            np.concatenate(out_words).astype(np.int64))
 
 
 def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,

@@ -145,6 +145,10 @@ def test_cooccurrence_pairs_keep_each_labels_most_frequent_words():
     labels, words = cooccurrence_pairs(presence, Y, max_per_label=2)
     assert labels.tolist() == [0, 0, 1, 1]
     assert words.tolist() == [0, 1, 1, 2]
+    # Counted a block of labels at a time, the same pairs.
+    for block in (1, 2):
+        got = cooccurrence_pairs(presence, Y, max_per_label=2, block_size=block)
+        assert [g.tolist() for g in got] == [[0, 0, 1, 1], [0, 1, 1, 2]]
     with pytest.raises(ValueError, match="documents"):
         cooccurrence_pairs(presence[:3], Y)
 
