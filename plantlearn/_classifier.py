@@ -77,8 +77,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     evidence_head : {"linear", "residual", "joint"} or bool, default="linear"
         Add a sparse linear term per label over its evidence words (one weight
         per (label, word) pair; which words: ``evidence_pairs``): a direct path
-        from a label's evidence words to its score beside the attention. A word's value is its tf-idf
-        in the document (L2-normalised). "linear" fits the head before the
+        from a label's evidence words to its score beside the attention. A
+        word's value is its tf-idf in the document (L2-normalised). "linear"
+        fits the head before the
         network trains, as one linear SVM per label over its own words
         (squared hinge, ``evidence_C``; the tf-idf linear model of the field's
         strongest baselines, restricted to the planted pairs), and keeps it

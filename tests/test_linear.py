@@ -178,7 +178,8 @@ def test_control_head_takes_nothing_from_stage_one():
     assert _head_pairs(ablation) == _head_pairs(plant)
     # The control's head: every word of a label's documents in the training carve.
     docs = control._encode(X)
-    train, _ = control._validation_split(len(docs), int(np.random.RandomState(0).randint(0, 2**31 - 1)))
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))  # fit()'s seed for random_state=0
+    train, _ = control._validation_split(len(docs), seed)
     Y_tr = sp.csr_matrix(Y)[train]
     expected = set()
     for i, row in enumerate(train):
