@@ -54,7 +54,7 @@ def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABE
     labels, words : int64 ndarrays
         The pairs, sorted by label, then by document count (descending), then word id.
     """
-    presence = sp.csr_matrix(presence, dtype=np.float64)
+    presence = sp.csr_matrix(presence, dtype=np.float64, copy=True)  # the caller's stays as is
     presence.data[:] = 1.0
     Y = sp.csc_matrix(Y, dtype=np.float64)
     if presence.shape[0] != Y.shape[0]:

@@ -151,6 +151,10 @@ def test_cooccurrence_pairs_keep_each_labels_most_frequent_words():
         assert [g.tolist() for g in got] == [[0, 0, 1, 1], [0, 1, 1, 2]]
     with pytest.raises(ValueError, match="documents"):
         cooccurrence_pairs(presence[:3], Y)
+    # Feature values (tf-idf) may be passed as presence; they are left untouched.
+    features = sp.csr_matrix(presence, dtype=np.float64) * 0.5
+    cooccurrence_pairs(features, Y)
+    np.testing.assert_array_equal(features.toarray(), presence.toarray() * 0.5)
 
 
 def test_token_presence_ignores_padding_and_unknown_words():
