@@ -51,16 +51,19 @@ def attention_and_head(clf, docs):
 def cooccurrence_head(clf, docs_tr, Y_tr, others, seed):
     """Head SVMs over every word seen with each label in ``docs_tr``: margins of ``others``
     and cross-validated margin thresholds, the way ``fit`` builds the MI-pair head."""
-    from plantlearn._linear import cross_validated_thresholds, fit_restricted_svms
+    from plantlearn._linear import (
+        cooccurrence_pairs, cross_validated_thresholds, fit_restricted_svms,
+    )
     from plantlearn._train import evidence_features
 
     head = clf.net_.evidence
     feats = lambda docs: evidence_features(head, docs, batch_size=clf.batch_size * 4,  # noqa: E731
                                            max_length=clf.max_length)
     X_tr = feats(docs_tr)
-    present = X_tr.copy()
-    present.data[:] = 1.0
-    support = (sp.csr_matrix(Y_tr, dtype=np.float64).T @ present).tocsr()
+    # The library's selection without its per-label cap: every co-occurring word.
+    labels, words = cooccurrence_pairs(X_tr, Y_tr, max_per_label=X_tr.shape[1])
+    support = sp.csr_matrix((np.ones(labels.size), (labels, words)),
+                            shape=(Y_tr.shape[1], X_tr.shape[1]))
     weights, bias = fit_restricted_svms(X_tr, Y_tr, support, C=clf.evidence_C, random_state=seed)
     margins = [np.asarray((feats(d) @ weights.T).todense()) + bias for d in others]
     thresholds = cross_validated_thresholds(X_tr, Y_tr, support, C=clf.evidence_C,

@@ -154,11 +154,11 @@ class Bench:
             else:
                 texts = [split.train_texts[i] for i in train_idx]
                 Y = split.Y_train[train_idx]
+            # A named model brings its own settings; an ablation variant passes them itself.
+            plant, preset = NEURAL[model] if plant is None else (plant, {})
             kwargs = {
                 "train_texts": texts, "Y_train": Y, "test_texts": split.test_texts,
-                "plant": NEURAL[model][0] if plant is None else plant,
-                "params": {**self.params, **(NEURAL[model][1] if plant is None else {}),
-                           **(params or {})},
+                "plant": plant, "params": {**self.params, **preset, **(params or {})},
                 "seed": int(seed),
             }
             target = "_common:run_plant"
