@@ -18,7 +18,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import PlantInput
-from ._linear import cooccurrence_pairs, cross_validated_thresholds, fit_restricted_svms
+from ._linear import (
+    cooccurrence_pairs, cross_validated_thresholds, fit_restricted_svms, frequent_word_budget,
+)
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._mi import smoothed_idf
@@ -92,14 +94,19 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         the user guide. The head's weight in the output, ``evidence_scale_``, is
         chosen on the validation split (0 switches it off). The no-planting
         control has the same head, over other words (``evidence_pairs``).
-    evidence_pairs : {"auto", "mi", "cooccurrence"}, default="auto"
+    evidence_pairs : {"auto", "mi", "mi+cooccurrence", "cooccurrence"}, default="auto"
         The (label, word) pairs the evidence head weighs. "mi": the words stage 1
         ranks highest by mutual information with the label (``mi.top_k`` per
         label). "cooccurrence": every word seen in a training document of the
         label (at most 1,000 per label, those in the most of its documents): no
-        selection by stage 1. "auto" is "mi" when planting and "cooccurrence"
-        with ``plant=False``, so that the control takes nothing from stage 1;
-        ``plant=False, evidence_pairs="mi"`` is the ablation that removes the
+        selection by stage 1. "mi+cooccurrence": the MI words, and for a label
+        with more training documents than ``mi.top_k`` also its most frequent
+        co-occurring words, one per document beyond ``mi.top_k`` (1,000 words in
+        all at most): rare labels keep the MI words alone, frequent ones can
+        also weigh common words, for or against. "auto" is "mi+cooccurrence"
+        when planting and "cooccurrence" with ``plant=False``, so that the
+        control takes nothing from stage 1; ``plant=False,
+        evidence_pairs="mi+cooccurrence"`` is the ablation that removes the
         planted attention alone (measured in docs/benchmarks.md).
     inattention_k : int or None, default=None
         Keep only each label's ``inattention_k`` highest-scoring positions (per
@@ -224,7 +231,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "plant_keys": ["boolean"],
         "static_scores": ["boolean"],
         "evidence_head": ["boolean", StrOptions({"linear", "residual", "joint"})],
-        "evidence_pairs": [StrOptions({"auto", "mi", "cooccurrence"})],
+        "evidence_pairs": [StrOptions({"auto", "mi", "mi+cooccurrence", "cooccurrence"})],
         "inattention_k": [Interval(Integral, 1, None, closed="left"), None],
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "stateful": ["boolean"],
@@ -474,20 +481,30 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
 
     def _resolved_evidence_pairs(self):
         if self.evidence_pairs == "auto":
-            return "mi" if self.plant else "cooccurrence"
+            return "mi+cooccurrence" if self.plant else "cooccurrence"
         return self.evidence_pairs
 
     def _set_evidence_pairs(self, net, mi, train_docs, Y_train):
         """Give the head its (label, word) pairs: stage 1's MI words, or co-occurring words."""
-        if self._resolved_evidence_pairs() == "mi":
+        kind = self._resolved_evidence_pairs()
+        n_vocab = self.tokenizer_.vocab_size
+        if kind in ("mi", "mi+cooccurrence"):
             pairs = mi.mi_.tocoo()
-            labels, words = pairs.row, pairs.col
-        else:
+            labels, words = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
+        if kind == "mi+cooccurrence":
             # From the training part only, as stage 1 is fitted.
-            labels, words = cooccurrence_pairs(
-                token_presence(train_docs, self.tokenizer_.vocab_size), Y_train)
+            budget = frequent_word_budget(np.diff(sp.csc_matrix(Y_train).indptr), mi.top_k)
+            if budget.any():
+                extra_labels, extra_words = cooccurrence_pairs(
+                    token_presence(train_docs, n_vocab), Y_train, max_per_label=budget)
+                # A word both selections hold is one pair.
+                keys = np.unique(np.concatenate([labels * n_vocab + words,
+                                                 extra_labels * n_vocab + extra_words]))
+                labels, words = keys // n_vocab, keys % n_vocab
+        elif kind == "cooccurrence":
+            labels, words = cooccurrence_pairs(token_presence(train_docs, n_vocab), Y_train)
         idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
-        net.set_evidence_pairs(labels, words, self.tokenizer_.vocab_size, idf)
+        net.set_evidence_pairs(labels, words, n_vocab, idf)
 
     def _fit_linear_head(self, net, train_docs, Y_train, seed):
         """Fit the evidence head as linear SVMs over each label's planted words (frozen after).

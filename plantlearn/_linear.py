@@ -18,7 +18,8 @@ from sklearn.svm import LinearSVC
 
 from ._thresholds import scut_fbr_thresholds
 
-__all__ = ["fit_restricted_svms", "cross_validated_thresholds", "cooccurrence_pairs"]
+__all__ = ["fit_restricted_svms", "cross_validated_thresholds", "cooccurrence_pairs",
+           "frequent_word_budget"]
 
 #: Bias given to a label that the training documents never (or always) carry.
 CONSTANT_LABEL_BIAS = 1.0
@@ -44,7 +45,9 @@ def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABE
         Non-zero where the document holds the word.
     Y : sparse matrix (n_docs, n_labels)
         Binary label indicators.
-    max_per_label : int
+    max_per_label : int or array-like of int, shape (n_labels,)
+        The most words a label keeps: one bound for all labels, or one per label (0 keeps
+        none).
     block_size : int, default=1024
         Labels counted at a time (memory bound: the label-word counts of one block; all
         labels at once would be labels x vocabulary on large label sets).
@@ -59,6 +62,7 @@ def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABE
     Y = sp.csc_matrix(Y, dtype=np.float64)
     if presence.shape[0] != Y.shape[0]:
         raise ValueError(f"presence has {presence.shape[0]} documents, Y {Y.shape[0]}.")
+    limit = np.broadcast_to(np.asarray(max_per_label, dtype=np.int64), (Y.shape[1],))
     out_labels, out_words = [], []
     for start in range(0, Y.shape[1], block_size):
         counts = (Y[:, start:start + block_size].T @ presence).tocsr()
@@ -66,13 +70,39 @@ def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABE
         labels = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
         order = np.lexsort((counts.indices, -counts.data, labels))
         rank = np.arange(order.size) - counts.indptr[labels[order]]
-        keep = order[rank < max_per_label]
+        keep = order[rank < limit[start + labels[order]]]
         out_labels.append(labels[keep] + start)
         out_words.append(counts.indices[keep])
     if not out_labels:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return (np.concatenate(out_labels).astype(np.int64),
             np.concatenate(out_words).astype(np.int64))
+
+
+def frequent_word_budget(label_counts, n_selected, *, cap=COOCCURRENCE_WORDS_PER_LABEL):
+    """Co-occurring words a label may add to its ``n_selected`` selected ones: one per
+    training document beyond them, ``cap`` words in all.
+
+    The head's SVM for a label with many documents can also weigh the common words (and
+    learn that some count against the label: a selection by positive association never
+    offers those), while one with few documents would only fit noise on them. Tying the
+    number of words to the number of positive documents keeps a label with at most
+    ``n_selected`` documents on its selected words alone.
+
+    Parameters
+    ----------
+    label_counts : array-like of int, shape (n_labels,)
+        Training documents of each label.
+    n_selected : int
+        Words each label already has (stage 1's ``top_k``).
+    cap : int, default=COOCCURRENCE_WORDS_PER_LABEL
+
+    Returns
+    -------
+    ndarray of int64, shape (n_labels,)
+    """
+    counts = np.asarray(label_counts, dtype=np.int64)
+    return np.clip(np.minimum(counts, cap) - int(n_selected), 0, None)
 
 
 def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,

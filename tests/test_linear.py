@@ -6,8 +6,10 @@ import scipy.sparse as sp
 import torch
 from sklearn.svm import LinearSVC
 
-from plantlearn import PlantClassifier
-from plantlearn._linear import CONSTANT_LABEL_BIAS, cooccurrence_pairs, fit_restricted_svms
+from plantlearn import MIInitializer, PlantClassifier
+from plantlearn._linear import (
+    CONSTANT_LABEL_BIAS, cooccurrence_pairs, fit_restricted_svms, frequent_word_budget,
+)
 from plantlearn._train import (
     FITTED_EVIDENCE_SCALES, collate, evidence_features, token_presence,
 )
@@ -149,12 +151,22 @@ def test_cooccurrence_pairs_keep_each_labels_most_frequent_words():
     for block in (1, 2):
         got = cooccurrence_pairs(presence, Y, max_per_label=2, block_size=block)
         assert [g.tolist() for g in got] == [[0, 0, 1, 1], [0, 1, 1, 2]]
+    # One bound per label: label 0 keeps 3 words, label 1 none.
+    labels, words = cooccurrence_pairs(presence, Y, max_per_label=[3, 0, 5])
+    assert labels.tolist() == [0, 0, 0]
+    assert words.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="documents"):
         cooccurrence_pairs(presence[:3], Y)
     # Feature values (tf-idf) may be passed as presence; they are left untouched.
     features = sp.csr_matrix(presence, dtype=np.float64) * 0.5
     cooccurrence_pairs(features, Y)
     np.testing.assert_array_equal(features.toarray(), presence.toarray() * 0.5)
+
+
+def test_frequent_word_budget_grows_with_the_labels_documents():
+    budget = frequent_word_budget([0, 3, 100, 101, 350, 5000], 100, cap=1000)
+    assert budget.tolist() == [0, 0, 0, 1, 250, 900]
+    assert frequent_word_budget([7], 5, cap=6).tolist() == [1]
 
 
 def test_token_presence_ignores_padding_and_unknown_words():
@@ -192,6 +204,39 @@ def test_control_head_takes_nothing_from_stage_one():
     assert _head_pairs(control) == expected
     assert len(expected) > len(_head_pairs(plant))
     assert control.predict_proba(X[:3]).shape == (3, 4)
+
+
+def test_plant_head_adds_frequent_words_for_labels_with_many_documents():
+    X, Y = make_multilabel_text(n_samples=120, n_labels=4, vocab_size=60, length=(8, 20),
+                                random_state=3)
+    top_k = 5
+    params = dict(max_iter=1, embed_dim=8, hidden_size=8, random_state=0,
+                  mi=MIInitializer(top_k=top_k))
+    plant = PlantClassifier(**params).fit(X, Y)
+    mi_only = PlantClassifier(evidence_pairs="mi", **params).fit(X, Y)
+    mi_pairs = plant.mi_.mi_.tocoo()
+    assert _head_pairs(mi_only) == set(zip(mi_pairs.row.tolist(), mi_pairs.col.tolist()))
+    # Expected: each label's MI words, and its words in the most training-carve documents,
+    # one per document beyond top_k (ties: the smaller id).
+    docs = plant._encode(X)
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+    train, _ = plant._validation_split(len(docs), seed)
+    Y_tr = sp.csr_matrix(Y)[train]
+    expected = set(_head_pairs(mi_only))
+    for label in range(Y.shape[1]):
+        rows = train[Y_tr[:, label].nonzero()[0]]
+        counts = {}
+        for row in rows:
+            for w in {int(w) for chunk in docs[row] for w in chunk if w > 1}:
+                counts[w] = counts.get(w, 0) + 1
+        ranked = sorted(counts, key=lambda w: (-counts[w], w))
+        expected |= {(label, w) for w in ranked[:max(0, len(rows) - top_k)]}
+    assert _head_pairs(plant) == expected
+    assert len(expected) > len(_head_pairs(mi_only))
+    # Labels with at most top_k documents keep the MI words alone.
+    few = PlantClassifier(**{**params, "mi": MIInitializer(top_k=1000)}).fit(X, Y)
+    few_mi = few.mi_.mi_.tocoo()
+    assert _head_pairs(few) == set(zip(few_mi.row.tolist(), few_mi.col.tolist()))
 
 
 # ------------------------------------------------ cross-validated margin thresholds (SCutFBR)
