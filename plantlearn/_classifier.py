@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._input import PlantInput
 from ._linear import (
-    cooccurrence_pairs, cross_validated_thresholds, fit_restricted_svms, frequent_word_budget,
+    cooccurrence_pairs, cross_validated_thresholds, fit_restricted_svms,
+    selected_and_frequent_pairs,
 )
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
@@ -485,23 +486,17 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         return self.evidence_pairs
 
     def _set_evidence_pairs(self, net, mi, train_docs, Y_train):
-        """Give the head its (label, word) pairs: stage 1's MI words, or co-occurring words."""
+        """Give the head its (label, word) pairs: stage 1's MI words, co-occurring words, or both."""
         kind = self._resolved_evidence_pairs()
         n_vocab = self.tokenizer_.vocab_size
-        if kind in ("mi", "mi+cooccurrence"):
+        # Co-occurrence is counted on the training part only, as stage 1 is fitted.
+        if kind == "mi":
             pairs = mi.mi_.tocoo()
-            labels, words = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
-        if kind == "mi+cooccurrence":
-            # From the training part only, as stage 1 is fitted.
-            budget = frequent_word_budget(np.diff(sp.csc_matrix(Y_train).indptr), mi.top_k)
-            if budget.any():
-                extra_labels, extra_words = cooccurrence_pairs(
-                    token_presence(train_docs, n_vocab), Y_train, max_per_label=budget)
-                # A word both selections hold is one pair.
-                keys = np.unique(np.concatenate([labels * n_vocab + words,
-                                                 extra_labels * n_vocab + extra_words]))
-                labels, words = keys // n_vocab, keys % n_vocab
-        elif kind == "cooccurrence":
+            labels, words = pairs.row, pairs.col
+        elif kind == "mi+cooccurrence":
+            labels, words = selected_and_frequent_pairs(
+                mi.mi_, token_presence(train_docs, n_vocab), Y_train, n_selected=mi.top_k)
+        else:
             labels, words = cooccurrence_pairs(token_presence(train_docs, n_vocab), Y_train)
         idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
         net.set_evidence_pairs(labels, words, n_vocab, idf)

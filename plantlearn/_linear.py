@@ -19,7 +19,7 @@ from sklearn.svm import LinearSVC
 from ._thresholds import scut_fbr_thresholds
 
 __all__ = ["fit_restricted_svms", "cross_validated_thresholds", "cooccurrence_pairs",
-           "frequent_word_budget"]
+           "frequent_word_budget", "selected_and_frequent_pairs"]
 
 #: Bias given to a label that the training documents never (or always) carry.
 CONSTANT_LABEL_BIAS = 1.0
@@ -79,9 +79,10 @@ def cooccurrence_pairs(presence, Y, *, max_per_label=COOCCURRENCE_WORDS_PER_LABE
             np.concatenate(out_words).astype(np.int64))
 
 
-def frequent_word_budget(label_counts, n_selected, *, cap=COOCCURRENCE_WORDS_PER_LABEL):
+def frequent_word_budget(label_counts, n_selected, *, per_document=1.0,
+                         cap=COOCCURRENCE_WORDS_PER_LABEL):
     """Co-occurring words a label may add to its ``n_selected`` selected ones: one per
-    training document beyond them, ``cap`` words in all.
+    training document beyond them (``per_document``), ``cap`` words in all.
 
     The head's SVM for a label with many documents can also weigh the common words (and
     learn that some count against the label: a selection by positive association never
@@ -95,14 +96,45 @@ def frequent_word_budget(label_counts, n_selected, *, cap=COOCCURRENCE_WORDS_PER
         Training documents of each label.
     n_selected : int
         Words each label already has (stage 1's ``top_k``).
+    per_document : float, default=1.0
+        Words allowed per training document of the label.
     cap : int, default=COOCCURRENCE_WORDS_PER_LABEL
 
     Returns
     -------
     ndarray of int64, shape (n_labels,)
     """
-    counts = np.asarray(label_counts, dtype=np.int64)
-    return np.clip(np.minimum(counts, cap) - int(n_selected), 0, None)
+    allowed = np.ceil(per_document * np.asarray(label_counts, dtype=np.float64)).astype(np.int64)
+    return np.clip(np.minimum(allowed, cap) - int(n_selected), 0, None)
+
+
+def selected_and_frequent_pairs(selected, presence, Y, *, n_selected, per_document=1.0,
+                                cap=COOCCURRENCE_WORDS_PER_LABEL):
+    """The (label, word) pairs of ``selected`` and each label's most frequent co-occurring
+    words, as many as :func:`frequent_word_budget` allows.
+
+    Parameters
+    ----------
+    selected : sparse matrix (n_labels, n_words)
+        The selected pairs (stage 1's MI words): its non-zero pattern.
+    presence, Y : as for :func:`cooccurrence_pairs`.
+    n_selected, per_document, cap : as for :func:`frequent_word_budget`.
+
+    Returns
+    -------
+    labels, words : int64 ndarrays
+        The union, sorted by label, then word id (a word both selections hold is one pair).
+    """
+    selected = sp.coo_matrix(selected)
+    n_labels, n_words = selected.shape
+    keys = selected.row.astype(np.int64) * n_words + selected.col
+    budget = frequent_word_budget(np.diff(sp.csc_matrix(Y).indptr), n_selected,
+                                  per_document=per_document, cap=cap)
+    if budget.any():
+        labels, words = cooccurrence_pairs(presence, Y, max_per_label=budget)
+        keys = np.concatenate([keys, labels * n_words + words])
+    keys = np.unique(keys)
+    return keys // n_words, keys % n_words
 
 
 def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,

@@ -9,6 +9,7 @@ from sklearn.svm import LinearSVC
 from plantlearn import MIInitializer, PlantClassifier
 from plantlearn._linear import (
     CONSTANT_LABEL_BIAS, cooccurrence_pairs, fit_restricted_svms, frequent_word_budget,
+    selected_and_frequent_pairs,
 )
 from plantlearn._train import (
     FITTED_EVIDENCE_SCALES, collate, evidence_features, token_presence,
@@ -167,6 +168,31 @@ def test_frequent_word_budget_grows_with_the_labels_documents():
     budget = frequent_word_budget([0, 3, 100, 101, 350, 5000], 100, cap=1000)
     assert budget.tolist() == [0, 0, 0, 1, 250, 900]
     assert frequent_word_budget([7], 5, cap=6).tolist() == [1]
+    assert frequent_word_budget([30, 60], 100, per_document=2.5).tolist() == [0, 50]
+
+
+def test_selected_and_frequent_pairs_is_the_union_with_a_budget():
+    presence = sp.csr_matrix(np.array([
+        [1, 1, 0, 0, 1],
+        [1, 0, 1, 0, 0],
+        [1, 1, 1, 0, 0],
+        [0, 0, 0, 1, 0],
+    ]))
+    Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [1, 1], [0, 1]]))
+    selected = sp.csr_matrix(np.array([[0, 0, 0, 0, 1], [0, 0, 0, 1, 0]]))
+    # One selected word each: label 0 (3 documents) adds its 2 most frequent words (0 in 3
+    # documents; 1 and 2 in two, the smaller id first), label 1 (2 documents) adds one.
+    labels, words = selected_and_frequent_pairs(selected, presence, Y, n_selected=1)
+    assert list(zip(labels.tolist(), words.tolist())) == [(0, 0), (0, 1), (0, 4), (1, 0),
+                                                          (1, 3)]
+    # No budget (labels with at most n_selected documents) leaves the selection.
+    labels, words = selected_and_frequent_pairs(selected, presence, Y, n_selected=3)
+    assert list(zip(labels.tolist(), words.tolist())) == [(0, 4), (1, 3)]
+    # A selected word that is also frequent is one pair.
+    selected[0, 0] = 1
+    labels, words = selected_and_frequent_pairs(selected, presence, Y, n_selected=1)
+    assert list(zip(labels.tolist(), words.tolist())) == [(0, 0), (0, 1), (0, 4), (1, 0),
+                                                          (1, 3)]
 
 
 def test_token_presence_ignores_padding_and_unknown_words():
