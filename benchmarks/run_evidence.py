@@ -39,10 +39,13 @@ from comparators import COMPARATORS  # noqa: E402
 
 #: neural models: name -> (PlantClassifier(plant=...), parameters changed from the run's
 #: settings). The control takes nothing from stage 1 (random attention, head over co-occurring
-#: words); control_mi_head removes the planted attention alone (head over stage 1's MI words).
+#: words); control_plant_head removes the planted attention alone (PLANT's head: stage 1's MI
+#: words and frequent words); control_mi_head has the head over MI words alone (PLANT's head
+#: before 2026-11-27, and the control of the runs before 68c8b39).
 NEURAL = {
     "plant": (True, {}),
     "control": (False, {}),
+    "control_plant_head": (False, {"evidence_pairs": "mi+cooccurrence"}),
     "control_mi_head": (False, {"evidence_pairs": "mi"}),
 }
 
@@ -67,6 +70,7 @@ ABLATIONS = {
     "stateless": (True, {"stateful": False}),
     "queries_only": (True, {"plant_keys": False}),
     "control": (False, {}),
+    "control_plant_head": NEURAL["control_plant_head"],
     "control_mi_head": NEURAL["control_mi_head"],
 }
 

@@ -33,8 +33,8 @@ COLUMNS = (("p@1", "P@1"), ("p@5", "P@5"), ("ndcg@5", "nDCG@5"), ("psp@5", "PSP@
            ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("rare_macro_f1", "rare macro-F1"))
 # Learning curves only: rare labels counted in each run's own training subset.
 SUBSET_COLUMNS = (("subset_rare_macro_f1", "rare macro-F1 (own subset)"),)
-ORDER = ("plant", "control", "control_mi_head", "linear_svc", "lml_thresholding", "lml_1vsrest",
-         "lml_bigru_lwan", "prior")
+ORDER = ("plant", "control", "control_plant_head", "control_mi_head", "linear_svc",
+         "lml_thresholding", "lml_1vsrest", "lml_bigru_lwan", "prior")
 
 
 def _pct(row, key):

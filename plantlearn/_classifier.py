@@ -486,7 +486,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         return self.evidence_pairs
 
     def _set_evidence_pairs(self, net, mi, train_docs, Y_train):
-        """Give the head its (label, word) pairs: stage 1's MI words, co-occurring words, or both."""
+        """Give the head its (label, word) pairs: stage 1's MI words, co-occurring words or both."""
         kind = self._resolved_evidence_pairs()
         n_vocab = self.tokenizer_.vocab_size
         # Co-occurrence is counted on the training part only, as stage 1 is fitted.
