@@ -258,8 +258,8 @@ class EvidenceHead(nn.Module):
     gives each label a direct, linear path to its evidence words next to the
     attention path, which the attention's single context vector per label
     cannot express for labels with several independent cues. Its size is the
-    number of pairs (at most labels x top_k MI words, or labels x 1,000 co-occurring
-    words), never labels x vocabulary.
+    number of pairs (at most labels x 1,000 words: top_k MI words, plus frequent
+    co-occurring words for labels with many documents), never labels x vocabulary.
 
     Its weights come either from a convex fit before the network trains (linear
     SVMs, ``_linear.fit_restricted_svms``; the head then also has a per-label
