@@ -128,8 +128,8 @@ def selected_and_frequent_pairs(selected, presence, Y, *, n_selected, per_docume
     selected = sp.coo_matrix(selected)
     n_labels, n_words = selected.shape
     keys = selected.row.astype(np.int64) * n_words + selected.col
-    budget = frequent_word_budget(np.diff(sp.csc_matrix(Y).indptr), n_selected,
-                                  per_document=per_document, cap=cap)
+    label_counts = np.asarray((sp.csc_matrix(Y) != 0).sum(axis=0)).ravel()
+    budget = frequent_word_budget(label_counts, n_selected, per_document=per_document, cap=cap)
     if budget.any():
         labels, words = cooccurrence_pairs(presence, Y, max_per_label=budget)
         keys = np.concatenate([keys, labels * n_words + words])

@@ -185,11 +185,18 @@ def test_selected_and_frequent_pairs_is_the_union_with_a_budget():
     labels, words = selected_and_frequent_pairs(selected, presence, Y, n_selected=1)
     assert list(zip(labels.tolist(), words.tolist())) == [(0, 0), (0, 1), (0, 4), (1, 0),
                                                           (1, 3)]
+    # An explicitly stored zero in Y is not a document of the label.
+    Y_stored_zero = Y.tolil()
+    Y_stored_zero[3, 0] = 1
+    Y_stored_zero = Y_stored_zero.tocsr()
+    Y_stored_zero.data[Y_stored_zero.indices == 0] = [1, 1, 1, 0]
+    got = selected_and_frequent_pairs(selected, presence, Y_stored_zero, n_selected=1)
+    assert [g.tolist() for g in got] == [labels.tolist(), words.tolist()]
     # No budget (labels with at most n_selected documents) leaves the selection.
     labels, words = selected_and_frequent_pairs(selected, presence, Y, n_selected=3)
     assert list(zip(labels.tolist(), words.tolist())) == [(0, 4), (1, 3)]
     # A selected word that is also frequent is one pair.
-    selected[0, 0] = 1
+    selected = sp.csr_matrix(np.array([[1, 0, 0, 0, 1], [0, 0, 0, 1, 0]]))
     labels, words = selected_and_frequent_pairs(selected, presence, Y, n_selected=1)
     assert list(zip(labels.tolist(), words.tolist())) == [(0, 0), (0, 1), (0, 4), (1, 0),
                                                           (1, 3)]
