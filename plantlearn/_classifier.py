@@ -595,7 +595,14 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def _decide(self, logits):
         """The 0/1 decisions ``probability >= threshold_``, compared in logit space (float32
         probabilities saturate at 1 for logits above about 17)."""
-        return sp.csr_matrix(logits >= self._logit_threshold())
+        cut = self._logit_threshold()
+        # A tuned threshold can be one of the validation probabilities itself; turned back
+        # into a logit it can come out a few float64 ulps above that document's logit. A
+        # slack far below float32 resolution (logits are float32) keeps such a document
+        # at the cut, as the probability rule has it, and never merges distinct logits.
+        finite = np.isfinite(cut)
+        slack = 1e-9 * np.maximum(1.0, np.abs(np.where(finite, cut, 0.0)))
+        return sp.csr_matrix(logits >= np.where(finite, cut - slack, cut))
 
     def _threshold_repr(self):
         t = self.threshold_

@@ -137,6 +137,24 @@ def test_fixed_and_per_label_thresholds(data):
     np.testing.assert_array_equal(per_label.predict(X).toarray(), _expected(per_label, X))
 
 
+def test_a_threshold_equal_to_a_documents_probability_predicts_it(clf, data):
+    """Tuned thresholds are often validation probabilities themselves: a document exactly at
+    the threshold is predicted (probability >= threshold), whatever the logit round trip."""
+    from copy import deepcopy
+
+    X, _ = data
+    logits = clf.decision_function(X).astype(np.float64)
+    model = deepcopy(clf)
+    for i in range(N_DOCS):
+        model.threshold_ = expit(logits[i])  # one threshold per label: document i's
+        decided = model.predict(X).toarray()
+        assert decided[i].all(), i
+        np.testing.assert_array_equal(decided, _expected(model, X))
+    # A threshold of 1 (a hopeless label) still predicts nothing; 0 predicts everything.
+    model.threshold_ = np.array([1.0, 0.0, 1.0, 0.0])
+    assert model.predict(X).toarray().tolist() == [[0, 1, 0, 1]] * N_DOCS
+
+
 def test_predict_proba_and_decision_function(clf, data):
     X, _ = data
     proba = clf.predict_proba(X)
