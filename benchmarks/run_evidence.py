@@ -77,6 +77,22 @@ ABLATIONS = {
 
 # --------------------------------------------------------------------------------------------
 # Running and recording
+
+
+def claim_path(out_dir, stem, tail):
+    """A new file ``stem[-N]tail`` in ``out_dir``, created empty so that no other run takes it.
+
+    Two runs started in the same second (two jobs side by side) would otherwise share a
+    name and the later one's saves would overwrite the other's results.
+    """
+    for n in range(1, 1000):
+        path = Path(out_dir) / f"{stem}{'' if n == 1 else f'-{n}'}{tail}"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free result file name for {stem}{tail} in {out_dir}")
 # --------------------------------------------------------------------------------------------
 
 
@@ -96,7 +112,7 @@ class Bench:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         short = next((k for k, v in C.DATASET_ALIASES.items() if v == split.name), split.name)
         suffix = "_quick" if args.quick else ""
-        self.path = out_dir / f"{command}_{short}_{stamp}{suffix}.json"
+        self.path = claim_path(out_dir, f"{command}_{short}_{stamp}", f"{suffix}.json")
         self.software = {}
         self.record = {
             "command": command,

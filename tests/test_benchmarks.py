@@ -193,3 +193,19 @@ def test_tables_pool_seeds_split_over_files_of_the_same_code():
     paired = tables.ablation_paired_table([("s0.json", seed0), ("s1.json", seed1)]).splitlines()
     cells = [c.strip() for c in paired[2].split("|")[1:-1]]
     assert cells[:3] == ["stateless", "2", "-5.0 ± 7.1 (0/2)"]  # P@1: -10 and 0 points
+
+
+def test_runs_started_in_the_same_second_get_their_own_files(tmp_path):
+    """Two jobs side by side must not share (and overwrite) a result file."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import run_evidence
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    first = run_evidence.claim_path(tmp_path, "compare_x_20261127-101010", ".json")
+    second = run_evidence.claim_path(tmp_path, "compare_x_20261127-101010", ".json")
+    third = run_evidence.claim_path(tmp_path, "compare_x_20261127-101010", "_quick.json")
+    assert first.name == "compare_x_20261127-101010.json"
+    assert second.name == "compare_x_20261127-101010-2.json"
+    assert third.name == "compare_x_20261127-101010_quick.json"
+    assert first.exists() and second.exists()
