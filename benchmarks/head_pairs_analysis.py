@@ -42,20 +42,13 @@ METRICS = ("p@1", "p@5", "micro_f1", "macro_f1", "rare_macro_f1")
 
 
 def fit_and_validation(split, fraction, seed):
-    """Training texts/labels (a nested subset when ``fraction`` < 1) and the validation set."""
-    texts, Y = split.train_texts, split.Y_train
-    if split.dev_texts is not None:
-        train, Y_train, val, Y_val = texts, Y, split.dev_texts, split.Y_dev
-    else:
-        perm = np.random.default_rng(C.VALIDATION_SEED).permutation(len(texts))
-        n_val = int(C.VALIDATION_FRACTION * len(texts))
-        val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        train, Y_train = [texts[i] for i in tr_idx], Y[tr_idx]
-        val, Y_val = [texts[i] for i in val_idx], Y[val_idx]
+    """Training texts/labels (a nested subset when ``fraction`` < 1) and the validation set:
+    the comparators' validation data (:meth:`_common.Split.comparator_split`)."""
+    train, Y_train, val, Y_val, where = split.comparator_split()
     if fraction < 1:
         sub = C.nested_subsets(len(train), [fraction], seed)[fraction]
         train, Y_train = [train[i] for i in sub], Y_train[sub]
-    return train, sp.csr_matrix(Y_train), val, sp.csr_matrix(Y_val)
+    return train, sp.csr_matrix(Y_train), val, sp.csr_matrix(Y_val), where
 
 
 def head_features(mi, texts_by_split, max_length=256, max_chunks=8):
@@ -137,15 +130,15 @@ def main(argv=None):
     from plantlearn import MIInitializer
 
     split = C.Split(args.dataset, args.data_home or C.default_data_home())
-    train, Y_train, val, Y_val = fit_and_validation(split, args.fraction, args.seed)
+    train, Y_train, val, Y_val, where = fit_and_validation(split, args.fraction, args.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # empty documents after tokenization
         mi = MIInitializer().fit(train, Y_train)
     X_train, X_val = head_features(mi, [train, val])
     print(f"{split.name} fraction {args.fraction} seed {args.seed}: train {len(train)}, "
-          f"validation {len(val)} ({split.validation}), {Y_train.shape[1]} labels", flush=True)
+          f"validation {len(val)} ({where}), {Y_train.shape[1]} labels", flush=True)
     out = {"dataset": split.name, "fraction": args.fraction, "seed": args.seed,
-           "n_train": len(train), "validation": split.validation,
+           "n_train": len(train), "validation": where,
            "provenance": C.provenance(sys.argv), "variants": {}}
     for name in args.variants.split(","):
         t0 = time.perf_counter()
