@@ -21,7 +21,9 @@ log-odds plus the head's weight times its SVM's cross-validated margin threshold
 cut on top, tuned for micro-F1 on the carve. On the smallest subsets the carve holds 3-13
 documents. For the fitted model the script records held-out micro-F1, macro-F1 and own-subset
 rare macro-F1 (labels with 1-10 documents in the training subset) for the carve's cut, for no
-cut (0: the offsets alone) and for a grid of cuts, with the held-out optimum as an oracle.
+cut (0: the offsets alone), for the cut that gives the carve's documents as many labels on
+average as the training documents have (reads the carve's scores, not its labels) and for a
+grid of cuts, with the held-out optimum as an oracle.
 
     python benchmarks/head_scale_analysis.py --dataset reuters --fraction 0.25 --seeds 0 1 2 \
         --out benchmarks/results/head-scale_reuters_025_DATE.json
@@ -99,8 +101,14 @@ def decision_cuts(clf, Y_sub, carve_parts, Y_carve, held_parts, Y_held):
                 "macro_f1": C._f1_on(Y_held, pred, trained), "rare_f1": C._f1_on(Y_held, pred, rare)}
 
     carve_cut = best_global_threshold(Y_carve, carve_logits) if Y_carve.nnz else 0.0
+    # The cut at which the carve's documents get, on average, as many labels as the training
+    # documents have: it reads the carve's scores but not its labels.
+    n_wanted = int(round(Y_sub.nnz / Y_sub.shape[0] * carve_logits.shape[0]))
+    ranked = np.sort(carve_logits, axis=None)[::-1]
+    cardinality_cut = float(ranked[min(max(n_wanted, 1), ranked.size) - 1])
     grid = [scores(c) for c in CUTS]
     return {"n_rare_labels": int(rare.size), "carve_cut": scores(carve_cut), "no_cut": scores(0.0),
+            "cardinality_cut": scores(cardinality_cut),
             "grid": grid, "oracle_micro": max(grid, key=lambda r: r["micro_f1"])}
 
 
@@ -211,7 +219,7 @@ def main(argv=None):
             print(f"  rule {name:<14} scale {pick['scale']:g}: held-out P@1 {100 * pick['p@1']:.2f} "
                   f"P@5 {100 * pick['p@5']:.2f} nDCG@5 {100 * pick['ndcg@5']:.2f}", flush=True)
         dec = run["decision"]
-        for name in ("carve_cut", "no_cut", "oracle_micro"):
+        for name in ("carve_cut", "no_cut", "cardinality_cut", "oracle_micro"):
             r = dec[name]
             print(f"  cut {name:<12} {r['cut']:+.2f}: held-out micro-F1 {100 * r['micro_f1']:.2f} "
                   f"macro-F1 {100 * r['macro_f1']:.2f} rare ({dec['n_rare_labels']} labels) "
