@@ -18,7 +18,9 @@ Word sets ("variants"):
   all); ``R=1`` is the library's ``evidence_pairs="mi+cooccurrence"``;
 - ``mi_positive:R``: MI words only (positive association), R per training document (100 at
   least, 1,000 at most): more words without the common ones that count against a label;
-- ``all``: every co-occurring word (no cap).
+- ``all``: every co-occurring word (no cap);
+- ``dense``: every word of the training vocabulary for every label (a full linear SVM per label
+  on the head's features; not an option of the library, a reference).
 
     python benchmarks/head_pairs_analysis.py --dataset goemotions
     python benchmarks/head_pairs_analysis.py --dataset reuters --fraction 0.25 --seed 0
@@ -80,6 +82,9 @@ def word_set(name, mi, X_train, Y_train):
         return cooccurrence_pairs(X_train, Y_train)
     if kind == "all":
         return cooccurrence_pairs(X_train, Y_train, max_per_label=X_train.shape[1])
+    if kind == "dense":
+        seen = np.flatnonzero(np.diff(sp.csc_matrix(X_train).indptr) > 0)
+        return np.repeat(np.arange(Y_train.shape[1]), seen.size), np.tile(seen, Y_train.shape[1])
     if kind == "mi+cooccurrence":
         return selected_and_frequent_pairs(mi.mi_, X_train, Y_train, n_selected=mi.top_k,
                                            per_document=float(rate))
