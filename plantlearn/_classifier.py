@@ -26,7 +26,9 @@ from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._mi import smoothed_idf
 from ._nn import PlantNet
-from ._thresholds import best_global_threshold, best_per_label_thresholds
+from ._thresholds import (
+    MIN_TUNED_CUT_POSITIVES, best_global_threshold, best_per_label_thresholds, cardinality_threshold,
+)
 from ._tokenize import TextTokenizer
 from ._train import (
     evidence_features, iterate_logits, predict_logits, token_presence, train_network,
@@ -160,7 +162,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         its SVM's cross-validated F1-optimal margin (SCutFBR, as in
         LibMultiLabel's ``thresholding``), so rare labels are not held back by
         their prior or by SVMs fitted on a few positives; ``threshold_`` then
-        holds one probability per label (0.5 without a validation split). "per_label": each label's threshold
+        holds one probability per label (0.5 without a validation split). When the
+        validation split has fewer than 100 (document, label) positives, too few
+        for a micro-F1 cut, "auto" instead takes the cut at which the validation
+        documents get as many labels on average as the training documents have. "per_label": each label's threshold
         tuned on the validation split alone (falling back to the global one;
         noisy for labels with few validation documents).
     mixed_precision : bool, default=True
@@ -553,6 +558,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         # Kept for retuning on another labelled set (the command line's --validation-file).
         self._threshold_offsets = (self._label_offsets(net, Y_train)
                                    if self.threshold == "auto" else None)
+        self._training_cardinality = Y_train.nnz / max(Y_train.shape[0], 1)
         if val_docs is None or Y_val is None or Y_val.nnz == 0:
             warnings.warn(
                 f"threshold={self.threshold!r} needs a validation split with labels "
@@ -575,7 +581,16 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                     "retuning threshold='auto' needs the per-label offsets of this fit; a "
                     "loaded model does not keep them (refit, or set threshold_ directly)."
                 )
-            cut = best_global_threshold(Y, logits - offsets)
+            shifted = logits - offsets
+            cardinality = getattr(self, "_training_cardinality", None)
+            n_positive = Y.nnz if sp.issparse(Y) else int(np.count_nonzero(Y))
+            if n_positive < MIN_TUNED_CUT_POSITIVES and cardinality:
+                # A micro-F1 cut tuned on a few dozen positives follows one document's
+                # labels; the validation documents' scores (not their labels) with the
+                # training documents' mean label count give a steadier cut.
+                cut = cardinality_threshold(shifted, cardinality)
+            else:
+                cut = best_global_threshold(Y, shifted)
             # float64 probabilities round-trip to logits exactly enough up to about +-36;
             # above that a label rounds to 1 and is never predicted (only hopeless labels
             # get such cuts).

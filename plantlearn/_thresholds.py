@@ -19,7 +19,15 @@ predicted (their positives count as false negatives).
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["best_global_threshold", "best_per_label_thresholds", "scut_fbr_thresholds"]
+__all__ = ["best_global_threshold", "best_per_label_thresholds", "scut_fbr_thresholds",
+           "cardinality_threshold", "MIN_TUNED_CUT_POSITIVES"]
+
+#: Fewest positive (document, label) pairs a micro-F1-tuned global cut is trusted on. The F1
+#: of a cut counts positives only (true positives against predictions plus positives); with a
+#: few dozen of them, as in a 10% validation carve of a few dozen training documents, one
+#: document's labels move the cut (benchmarks/head_scale_analysis.py: held-out micro-F1 of
+#: the carve's cut from 7 to 20 between seeds of one training size).
+MIN_TUNED_CUT_POSITIVES = 100
 
 
 def _as_csr_indicator(y_true):
@@ -185,6 +193,41 @@ def best_global_threshold(y_true, y_score):
         raise ValueError("y_score has no (stored) score to threshold.")
     thr, _ = _sweep(cols, scores, is_pos, n_pos)
     return float(thr[0])
+
+
+def cardinality_threshold(y_score, labels_per_document):
+    """The cut at which the documents get, on average, ``labels_per_document`` labels.
+
+    It reads the scores only, never labels: the ``k = round(labels_per_document * n_samples)``
+    highest scores of the whole matrix (at least one) are predicted. Like the F1 searches it
+    returns the midpoint between the last predicted score and the next lower distinct score
+    (equal scores are predicted together, so ties can add a few predictions), or the lowest
+    score when every entry is predicted.
+
+    Parameters
+    ----------
+    y_score : ndarray of shape (n_samples, n_labels)
+        Scores; a label is predicted when ``score >= threshold``.
+    labels_per_document : float
+        The wanted mean number of predicted labels per document, typically the training
+        documents' mean label count.
+
+    Returns
+    -------
+    float
+    """
+    S = np.asarray(y_score, dtype=np.float64)
+    if S.ndim != 2 or S.size == 0:
+        raise ValueError(f"y_score must be a non-empty 2-D array; got shape {S.shape}.")
+    if not np.isfinite(labels_per_document) or labels_per_document < 0:
+        raise ValueError(f"labels_per_document must be a finite number >= 0; "
+                         f"got {labels_per_document!r}.")
+    ranked = np.sort(S, axis=None)[::-1]
+    k = min(max(int(round(labels_per_document * S.shape[0])), 1), ranked.size)
+    last = ranked[k - 1]
+    lower = ranked[k:][ranked[k:] < last]
+    mid = (last + lower[0]) / 2 if lower.size else last
+    return float(mid if np.isfinite(mid) else last)
 
 
 def best_per_label_thresholds(y_true, y_score, *, fallback):

@@ -978,3 +978,25 @@ def test_auto_threshold_retunes_on_another_labelled_set(data):
     clf.threshold_ = clf._threshold_from_logits(logits, Y)
     assert np.shape(clf.threshold_) == (N_LABELS,)
     assert clf.predict(X).shape == (len(X), N_LABELS)
+
+
+def test_auto_threshold_on_a_tiny_validation_split_predicts_the_training_label_count(
+        clf, data, monkeypatch):
+    # 10% of 60 documents is a 6-document carve with a dozen positives: too few for a
+    # micro-F1 cut, so "auto" cuts where the carve's documents get the training documents'
+    # mean label count.
+    from plantlearn.metrics import micro_f1
+
+    X, Y = data
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+    train, val = clf._validation_split(len(X), seed)
+    assert 0 < Y[val].nnz < classifier_module.MIN_TUNED_CUT_POSITIVES
+    carve = [X[i] for i in val]
+    wanted = round(Y[train].nnz / train.size * val.size)
+    assert clf.predict(carve).nnz == wanted
+    # With the bound lowered the same fit tunes the cut for micro-F1 on the carve instead.
+    monkeypatch.setattr(classifier_module, "MIN_TUNED_CUT_POSITIVES", 1)
+    tuned = small_clf().fit(X, Y)
+    np.testing.assert_array_equal(tuned.decision_function(carve), clf.decision_function(carve))
+    assert micro_f1(Y[val], tuned.predict(carve)) >= micro_f1(Y[val], clf.predict(carve))
+    assert not np.array_equal(tuned.threshold_, clf.threshold_)

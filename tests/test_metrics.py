@@ -12,7 +12,9 @@ from sklearn.metrics import f1_score, ndcg_score
 from sklearn.model_selection import GridSearchCV, KFold
 
 from plantlearn import metrics as M
-from plantlearn._thresholds import best_global_threshold, best_per_label_thresholds
+from plantlearn._thresholds import (
+    best_global_threshold, best_per_label_thresholds, cardinality_threshold,
+)
 
 # --------------------------------------------------------------------------------------------
 # Brute-force references: plain Python over dense arrays, written from the definitions.
@@ -482,6 +484,31 @@ def test_best_global_threshold_sparse_scores():
     best, best_pred = ref_best_f1(y_true, dense, candidates=dense[keep])
     assert f1_at(y_true, dense, t) == pytest.approx(best)
     np.testing.assert_array_equal(dense >= t, best_pred)
+
+
+@pytest.mark.parametrize("per_doc", [0.0, 0.3, 1.0, 2.5, 6.0, 100.0])
+def test_cardinality_threshold_predicts_the_wanted_mean_label_count(per_doc):
+    rng = np.random.default_rng(3)
+    y_score = rng.normal(size=(8, 6))  # distinct scores
+    t = cardinality_threshold(y_score, per_doc)
+    k = min(max(round(per_doc * 8), 1), y_score.size)  # at least one, at most every entry
+    assert int((y_score >= t).sum()) == k
+    # A midpoint between two scores, or the lowest score when everything is predicted.
+    assert t not in set(y_score.ravel().tolist()) or t == y_score.min()
+
+
+def test_cardinality_threshold_ties_and_errors():
+    # Equal scores are predicted together: asking for 2 of three tied top scores gives 3.
+    y_score = np.array([[5.0, 5.0, 1.0], [5.0, 0.0, -1.0]])
+    t = cardinality_threshold(y_score, 1.0)
+    assert t == pytest.approx(3.0)
+    assert int((y_score >= t).sum()) == 3
+    # An infinite neighbour does not give an infinite cut.
+    assert cardinality_threshold(np.array([[2.0, -np.inf]]), 1.0) == 2.0
+    with pytest.raises(ValueError, match="non-empty 2-D"):
+        cardinality_threshold(np.zeros((0, 3)), 1.0)
+    with pytest.raises(ValueError, match="labels_per_document"):
+        cardinality_threshold(y_score, float("nan"))
 
 
 @pytest.mark.parametrize("seed", range(6))
