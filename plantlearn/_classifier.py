@@ -165,9 +165,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         holds one probability per label (0.5 without a validation split). When the
         validation split has fewer than 100 (document, label) positives, too few
         for a micro-F1 cut, "auto" instead takes the cut at which the validation
-        documents get as many labels on average as the training documents have. "per_label": each label's threshold
-        tuned on the validation split alone (falling back to the global one;
-        noisy for labels with few validation documents).
+        documents get as many labels on average as the training documents have.
+        "per_label": each label's threshold tuned on the validation split alone
+        (falling back to the global one; noisy for labels with few validation
+        documents).
     mixed_precision : bool, default=True
         bfloat16 autocast on CUDA (the attention softmax stays float32).
     warm_start : bool, default=False
