@@ -77,6 +77,7 @@ ABLATIONS = {
 
 # --------------------------------------------------------------------------------------------
 # Running and recording
+# --------------------------------------------------------------------------------------------
 
 
 def claim_path(out_dir, stem, tail):
@@ -93,7 +94,6 @@ def claim_path(out_dir, stem, tail):
         except FileExistsError:
             continue
     raise RuntimeError(f"no free result file name for {stem}{tail} in {out_dir}")
-# --------------------------------------------------------------------------------------------
 
 
 class Bench:

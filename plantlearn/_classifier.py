@@ -557,9 +557,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(self.threshold, str):
             return float(self.threshold)
         # Kept for retuning on another labelled set (the command line's --validation-file).
-        self._threshold_offsets = (self._label_offsets(net, Y_train)
-                                   if self.threshold == "auto" else None)
-        self._training_cardinality = Y_train.nnz / max(Y_train.shape[0], 1)
+        auto = self.threshold == "auto"
+        self._threshold_offsets = self._label_offsets(net, Y_train) if auto else None
+        # The small-carve rule of "auto" (see _threshold_from_logits) needs it.
+        self._training_cardinality = Y_train.nnz / max(Y_train.shape[0], 1) if auto else None
         if val_docs is None or Y_val is None or Y_val.nnz == 0:
             warnings.warn(
                 f"threshold={self.threshold!r} needs a validation split with labels "
