@@ -46,17 +46,19 @@ from head_pairs_analysis import fit_and_validation  # noqa: E402
 from head_weight_analysis import attention_and_head  # noqa: E402
 
 
-def curve(Y, attention, head, grid):
-    """nDCG@5 and P@1..5 of ``attention + w * head`` for every weight ``w`` of ``grid``."""
+def ranking_metrics(Y, scores):
+    """nDCG@5 and P@1, P@3, P@5 of one score matrix."""
     from plantlearn.metrics import ndcg_at_k, precision_at_k
 
-    out = {"ndcg@5": [], "p@1": [], "p@3": [], "p@5": []}
-    for w in grid:
-        scores = attention + w * head
-        out["ndcg@5"].append(float(ndcg_at_k(Y, scores, k=5)))
-        for k in (1, 3, 5):
-            out[f"p@{k}"].append(float(precision_at_k(Y, scores, k=k)))
-    return out
+    return {"ndcg@5": float(ndcg_at_k(Y, scores, k=5)),
+            **{f"p@{k}": float(precision_at_k(Y, scores, k=k)) for k in (1, 3, 5)}}
+
+
+def curve(Y, attention, head, grid):
+    """:func:`ranking_metrics` of ``attention + w * head`` for every weight ``w`` of ``grid``,
+    as one list per metric."""
+    points = [ranking_metrics(Y, attention + w * head) for w in grid]
+    return {key: [p[key] for p in points] for key in points[0]}
 
 
 def argmax_rule(scores):
@@ -80,12 +82,10 @@ EXTRA_SCALES = (32.0, 48.0, 64.0, 128.0, 1e4)
 
 #: Global cuts (on logits minus the per-label offsets) scored on the held-out documents.
 CUTS = tuple(np.round(np.arange(-4.0, 4.01, 0.5), 2))
-RARE_MAX = 10
-
 
 def decision_cuts(clf, Y_sub, carve_parts, Y_carve, held_parts, Y_held):
     """Held-out F1s of ``threshold="auto"`` with the carve's cut, no cut and a grid of cuts."""
-    from plantlearn._thresholds import best_global_threshold
+    from plantlearn._thresholds import best_global_threshold, cardinality_threshold
     from plantlearn.metrics import micro_f1
 
     w = float(clf.evidence_scale_)
@@ -95,21 +95,21 @@ def decision_cuts(clf, Y_sub, carve_parts, Y_carve, held_parts, Y_held):
     counts = np.asarray(Y_sub.sum(axis=0)).ravel()
     in_held = np.asarray(Y_held.sum(axis=0)).ravel() > 0
     trained = np.flatnonzero((counts >= 1) & in_held)
-    rare = np.flatnonzero((counts >= 1) & (counts <= RARE_MAX) & in_held)
 
     def scores(cut):
         pred = sp.csr_matrix(held_logits >= cut)
+        rare_f1, n_rare = C._rare_f1(Y_held, pred, counts, in_held)  # 1-10 docs in the subset
         return {"cut": float(cut), "micro_f1": float(micro_f1(Y_held, pred)),
-                "macro_f1": C._f1_on(Y_held, pred, trained), "rare_f1": C._f1_on(Y_held, pred, rare)}
+                "macro_f1": C._f1_on(Y_held, pred, trained), "rare_f1": rare_f1,
+                "n_rare_labels": n_rare}
 
     carve_cut = best_global_threshold(Y_carve, carve_logits) if Y_carve.nnz else 0.0
-    # The cut at which the carve's documents get, on average, as many labels as the training
-    # documents have: it reads the carve's scores but not its labels.
-    n_wanted = int(round(Y_sub.nnz / Y_sub.shape[0] * carve_logits.shape[0]))
-    ranked = np.sort(carve_logits, axis=None)[::-1]
-    cardinality_cut = float(ranked[min(max(n_wanted, 1), ranked.size) - 1])
+    # The library's rule for small carves (its bound aside): the carve's documents get, on
+    # average, as many labels as the training documents have.
+    cardinality_cut = cardinality_threshold(carve_logits, clf._training_cardinality)
     grid = [scores(c) for c in CUTS]
-    return {"n_rare_labels": int(rare.size), "carve_cut": scores(carve_cut), "no_cut": scores(0.0),
+    return {"n_rare_labels": grid[0]["n_rare_labels"], "carve_cut": scores(carve_cut),
+            "no_cut": scores(0.0),
             "cardinality_cut": scores(cardinality_cut),
             "grid": grid, "oracle_micro": max(grid, key=lambda r: r["micro_f1"])}
 
@@ -146,8 +146,7 @@ def linear_svc_reference(split, fraction, seed):
     # does not touch the ranking metrics reported here.
     scores = fit_predict(texts, Y, held_texts, Y_held, held_texts, seed=seed)["test_score"]
     Y_held = sp.csr_matrix(Y_held)[:, :scores.shape[1]]
-    return {key: values[0] for key, values in curve(Y_held, scores, np.zeros_like(scores),
-                                                    (0.0,)).items()}
+    return ranking_metrics(Y_held, scores)
 
 
 def rule_summary(runs, grid, n_library):
