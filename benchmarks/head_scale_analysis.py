@@ -83,6 +83,12 @@ EXTRA_SCALES = (32.0, 48.0, 64.0, 128.0, 1e4)
 #: Global cuts (on logits minus the per-label offsets) scored on the held-out documents.
 CUTS = tuple(np.round(np.arange(-4.0, 4.01, 0.5), 2))
 
+#: Mixing weights ``lam`` of the two carve cuts scored on the held-out documents:
+#: ``cardinality_cut + lam * (micro_cut - cardinality_cut)`` (0: the cardinality cut, 1: the
+#: micro-F1 cut), so that a rule that moves from one to the other with the carve's positive
+#: count can be scored offline from the JSON.
+MIX = tuple(np.round(np.arange(0.0, 1.01, 0.1), 2))
+
 def decision_cuts(clf, Y_sub, carve_parts, Y_carve, held_parts, Y_held):
     """Held-out F1s of ``threshold="auto"`` with the carve's cut, no cut and a grid of cuts."""
     from plantlearn._thresholds import best_global_threshold, cardinality_threshold
@@ -108,7 +114,10 @@ def decision_cuts(clf, Y_sub, carve_parts, Y_carve, held_parts, Y_held):
     # average, as many labels as the training documents have.
     cardinality_cut = cardinality_threshold(carve_logits, clf._training_cardinality)
     grid = [scores(c) for c in CUTS]
-    return {"n_rare_labels": grid[0]["n_rare_labels"], "carve_cut": scores(carve_cut),
+    mix = [{"lam": float(lam), **scores(cardinality_cut + lam * (carve_cut - cardinality_cut))}
+           for lam in MIX]
+    return {"n_rare_labels": grid[0]["n_rare_labels"], "n_carve_positives": int(Y_carve.nnz),
+            "carve_cut": scores(carve_cut), "mix": mix,
             "no_cut": scores(0.0),
             "cardinality_cut": scores(cardinality_cut),
             "grid": grid, "oracle_micro": max(grid, key=lambda r: r["micro_f1"])}
