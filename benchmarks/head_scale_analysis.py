@@ -23,9 +23,11 @@ documents. For the fitted model the script records held-out micro-F1, macro-F1 a
 rare macro-F1 (labels with 1-10 documents in the training subset) for the carve's cut, for no
 cut (0: the offsets alone), for the cut that gives the carve's documents as many labels on
 average as the training documents have (reads the carve's scores, not its labels) and for a
-grid of cuts, with the held-out optimum as an oracle. (Since b44cf6d ``fit`` itself takes the
-cardinality cut when the carve has fewer than 100 positives; the script's ``carve_cut`` is
-always the micro-F1 cut, so both rules are compared whatever the library does.)
+grid of cuts, with the held-out optimum as an oracle, and for mixes of the two carve cuts
+(``MIX``). (``fit`` itself takes the mix ``n / 200`` of the way from the cardinality cut to the
+micro-F1 cut, ``n`` the carve's positives; b44cf6d to 2026-11-27 it switched from one to the
+other at 100. The script's ``carve_cut`` is always the micro-F1 cut, so every rule is compared
+whatever the library does.)
 
     python benchmarks/head_scale_analysis.py --dataset reuters --fraction 0.25 --seeds 0 1 2 \
         --out benchmarks/results/head-scale_reuters_025_DATE.json

@@ -27,7 +27,8 @@ from ._mi_initializer import MIInitializer, text_input_tags
 from ._mi import smoothed_idf
 from ._nn import PlantNet
 from ._thresholds import (
-    MIN_TUNED_CUT_POSITIVES, best_global_threshold, best_per_label_thresholds, cardinality_threshold,
+    FULL_TRUST_CUT_POSITIVES, best_global_threshold, best_per_label_thresholds,
+    shrunk_global_threshold,
 )
 from ._tokenize import TextTokenizer
 from ._train import (
@@ -162,10 +163,12 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         its SVM's cross-validated F1-optimal margin (SCutFBR, as in
         LibMultiLabel's ``thresholding``), so rare labels are not held back by
         their prior or by SVMs fitted on a few positives; ``threshold_`` then
-        holds one probability per label (0.5 without a validation split). When the
-        validation split has fewer than 100 (document, label) positives, too few
-        for a micro-F1 cut, "auto" instead takes the cut at which the validation
-        documents get as many labels on average as the training documents have.
+        holds one probability per label (0.5 without a validation split). A
+        micro-F1 cut tuned on few positives follows a few documents' labels: with
+        ``n`` (document, label) positives in the validation split, under 200,
+        "auto" moves the cut ``1 - n / 200`` of the way toward the cut at which the
+        validation documents get as many labels on average as the training
+        documents have (read from their scores, not their labels).
         "per_label": each label's threshold tuned on the validation split alone
         (falling back to the global one; noisy for labels with few validation
         documents).
@@ -585,12 +588,13 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 )
             shifted = logits - offsets
             cardinality = getattr(self, "_training_cardinality", None)
-            n_positive = Y.nnz if sp.issparse(Y) else int(np.count_nonzero(Y))
-            if n_positive < MIN_TUNED_CUT_POSITIVES and cardinality:
+            if cardinality:
                 # A micro-F1 cut tuned on a few dozen positives follows one document's
                 # labels; the validation documents' scores (not their labels) with the
-                # training documents' mean label count give a steadier cut.
-                cut = cardinality_threshold(shifted, cardinality)
+                # training documents' mean label count give a steadier cut, and the mix
+                # moves to the tuned cut as the positives grow.
+                cut = shrunk_global_threshold(
+                    Y, shifted, cardinality, full_trust_positives=FULL_TRUST_CUT_POSITIVES)
             else:
                 cut = best_global_threshold(Y, shifted)
             # float64 probabilities round-trip to logits exactly enough up to about +-36;

@@ -20,14 +20,16 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["best_global_threshold", "best_per_label_thresholds", "scut_fbr_thresholds",
-           "cardinality_threshold", "MIN_TUNED_CUT_POSITIVES"]
+           "cardinality_threshold", "shrunk_global_threshold", "FULL_TRUST_CUT_POSITIVES"]
 
-#: Fewest positive (document, label) pairs a micro-F1-tuned global cut is trusted on. The F1
-#: of a cut counts positives only (true positives against predictions plus positives); with a
-#: few dozen of them, as in a 10% validation carve of a few dozen training documents, one
-#: document's labels move the cut (benchmarks/head_scale_analysis.py, CodiEsp with 50 training
-#: documents: the 5-document carve's cut gave held-out micro-F1 from 10.7 to 20.2 by seed).
-MIN_TUNED_CUT_POSITIVES = 100
+#: Positive (document, label) pairs from which a micro-F1-tuned global cut is trusted alone.
+#: The F1 of a cut counts positives only (true positives against predictions plus
+#: positives); with a few dozen of them, as in a 10% validation carve of a few dozen training
+#: documents, one document's labels move the cut (benchmarks/head_scale_analysis.py, CodiEsp
+#: with 50 training documents: the 5-document carve's cut gave held-out micro-F1 from 10.7 to
+#: 20.2 by seed). Below it :func:`shrunk_global_threshold` moves the cut toward the
+#: cardinality cut, in proportion to the positives missing.
+FULL_TRUST_CUT_POSITIVES = 200
 
 
 def _as_csr_indicator(y_true):
@@ -228,6 +230,44 @@ def cardinality_threshold(y_score, labels_per_document):
     lower = ranked[k:][ranked[k:] < last]
     mid = (last + lower[0]) / 2 if lower.size else last
     return float(mid if np.isfinite(mid) else last)
+
+
+def shrunk_global_threshold(y_true, y_score, labels_per_document, *,
+                            full_trust_positives=FULL_TRUST_CUT_POSITIVES):
+    """The micro-F1 cut, shrunk toward the cardinality cut when few positives tuned it.
+
+    With ``n`` positive entries in ``y_true`` the cut is
+    ``card + lam * (micro - card)``, ``lam = min(1, n / full_trust_positives)``: ``micro``
+    is :func:`best_global_threshold` and ``card`` is :func:`cardinality_threshold` with
+    ``labels_per_document``. From ``full_trust_positives`` positives on it is the micro-F1
+    cut; without positives it is the cardinality cut, which reads the scores only. The mix
+    is continuous in ``n``, so one more or one fewer validation document cannot switch the
+    rule.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
+        0/1 indicator matrix (may have no positive).
+    y_score : ndarray of shape (n_samples, n_labels)
+        Scores; a label is predicted when ``score >= threshold``.
+    labels_per_document : float
+        The mean label count of the training documents.
+    full_trust_positives : int, default=FULL_TRUST_CUT_POSITIVES
+        Positives from which the micro-F1 cut is taken alone (> 0).
+
+    Returns
+    -------
+    float
+    """
+    if not full_trust_positives > 0:
+        raise ValueError(f"full_trust_positives must be > 0; got {full_trust_positives!r}.")
+    n_positive = _as_csr_indicator(y_true).nnz
+    lam = min(1.0, n_positive / full_trust_positives)
+    micro = best_global_threshold(y_true, y_score) if lam > 0 else 0.0
+    if lam == 1.0:
+        return micro
+    card = cardinality_threshold(y_score, labels_per_document)
+    return float(card + lam * (micro - card))
 
 
 def best_per_label_thresholds(y_true, y_score, *, fallback):

@@ -980,23 +980,36 @@ def test_auto_threshold_retunes_on_another_labelled_set(data):
     assert clf.predict(X).shape == (len(X), N_LABELS)
 
 
-def test_auto_threshold_on_a_tiny_validation_split_predicts_the_training_label_count(
+def test_auto_threshold_on_a_tiny_validation_split_leans_on_the_training_label_count(
         clf, data, monkeypatch):
     # 10% of 60 documents is a 6-document carve with a dozen positives: too few for a
-    # micro-F1 cut, so "auto" cuts where the carve's documents get the training documents'
-    # mean label count.
+    # micro-F1 cut alone, so "auto" takes mostly the cut at which the carve's documents get
+    # the training documents' mean label count.
     from plantlearn.metrics import micro_f1
 
     X, Y = data
     seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
     train, val = clf._validation_split(len(X), seed)
-    assert 0 < Y[val].nnz < classifier_module.MIN_TUNED_CUT_POSITIVES
+    n_positive = Y[val].nnz
+    assert 0 < n_positive < classifier_module.FULL_TRUST_CUT_POSITIVES / 4
     carve = [X[i] for i in val]
+
+    def global_cut(model):  # the one cut of "auto", on the logits minus the label offsets
+        return float(np.median(model._logit_threshold() - model._threshold_offsets))
+
+    full = classifier_module.FULL_TRUST_CUT_POSITIVES
+
+    # The two ends of the rule, on the same network: no trust in the carve's labels ...
+    monkeypatch.setattr(classifier_module, "FULL_TRUST_CUT_POSITIVES", 10**9)
+    by_count = small_clf().fit(X, Y)
     wanted = round(Y[train].nnz / train.size * val.size)
-    assert clf.predict(carve).nnz == wanted
-    # With the bound lowered the same fit tunes the cut for micro-F1 on the carve instead.
-    monkeypatch.setattr(classifier_module, "MIN_TUNED_CUT_POSITIVES", 1)
+    assert by_count.predict(carve).nnz == wanted
+    # ... and full trust: the micro-F1 cut on the carve.
+    monkeypatch.setattr(classifier_module, "FULL_TRUST_CUT_POSITIVES", 1)
     tuned = small_clf().fit(X, Y)
     np.testing.assert_array_equal(tuned.decision_function(carve), clf.decision_function(carve))
-    assert micro_f1(Y[val], tuned.predict(carve)) >= micro_f1(Y[val], clf.predict(carve))
-    assert not np.array_equal(tuned.threshold_, clf.threshold_)
+    assert micro_f1(Y[val], tuned.predict(carve)) >= micro_f1(Y[val], by_count.predict(carve))
+    # The default fit sits between them, n_positive / FULL_TRUST_CUT_POSITIVES of the way.
+    lo, hi, mid = global_cut(by_count), global_cut(tuned), global_cut(clf)
+    assert abs(hi - lo) > 0.01
+    assert mid == pytest.approx(lo + n_positive / full * (hi - lo), abs=1e-6)

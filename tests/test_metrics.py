@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from plantlearn import metrics as M
 from plantlearn._thresholds import (
     best_global_threshold, best_per_label_thresholds, cardinality_threshold,
+    shrunk_global_threshold,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -441,6 +442,28 @@ def ref_best_f1(y_true, y_score, candidates=None):
         if f > best + 1e-15:  # strict: ties go to the higher threshold
             best, best_t = f, t
     return best, y_score >= best_t
+
+
+def test_shrunk_threshold_moves_from_the_cardinality_cut_to_the_micro_f1_cut():
+    rng = np.random.default_rng(5)
+    y_score = rng.normal(size=(40, 5))
+    y_true = (y_score + rng.normal(scale=1.5, size=y_score.shape) > 1.2).astype(int)
+    n = int(y_true.sum())
+    micro = best_global_threshold(y_true, y_score)
+    card = cardinality_threshold(y_score, 0.5)
+    assert micro != card
+    # Enough positives: the micro-F1 cut alone; none: the cardinality cut (labels unread).
+    assert shrunk_global_threshold(y_true, y_score, 0.5, full_trust_positives=n) == micro
+    assert shrunk_global_threshold(np.zeros_like(y_true), y_score, 0.5) == card
+    # In between, linear in the positive count: a quarter of the way at n / 4 ... n.
+    quarter = shrunk_global_threshold(sp.csr_matrix(y_true), y_score, 0.5,
+                                      full_trust_positives=4 * n)
+    assert quarter == pytest.approx(card + 0.25 * (micro - card))
+    # One positive more or fewer moves the cut by 1 / full_trust_positives of the gap only.
+    one_more = shrunk_global_threshold(y_true, y_score, 0.5, full_trust_positives=4 * n - 4)
+    assert abs(one_more - quarter) < abs(micro - card) / n
+    with pytest.raises(ValueError, match="full_trust_positives"):
+        shrunk_global_threshold(y_true, y_score, 0.5, full_trust_positives=0)
 
 
 @pytest.mark.parametrize("seed", range(6))
