@@ -91,6 +91,44 @@ CUTS = tuple(np.round(np.arange(-4.0, 4.01, 0.5), 2))
 #: count can be scored offline from the JSON.
 MIX = tuple(np.round(np.arange(0.0, 1.01, 0.1), 2))
 
+#: Rules for the mix weight ``lam`` from the carve's positive count ``n``, scored offline by
+#: ``--mix-table`` (``lam`` rounded to the ``MIX`` grid).
+MIX_RULES = {
+    "micro-F1 cut": lambda n: 1.0,
+    "cardinality cut": lambda n: 0.0,
+    "switch at 100 (b44cf6d)": lambda n: 0.0 if n < 100 else 1.0,
+    "mix n/200 (c006458)": lambda n: min(1.0, n / 200),
+    "mix (n-50)/100": lambda n: min(1.0, max(0.0, (n - 50) / 100)),
+    "mix n/(n+100)": lambda n: n / (n + 100),
+}
+
+
+def mix_table(paths):
+    """Markdown rows: held-out micro-F1 / macro-F1 / rare macro-F1 (mean +- sd over seeds)
+    of each rule of ``MIX_RULES``, one row per JSON file written by this script."""
+    lines = ["| set, training docs, model (carve docs; positives per seed) | "
+             + " | ".join(MIX_RULES) + " | seeds |",
+             "|---" * (len(MIX_RULES) + 2) + "|"]
+    for path in paths:
+        d = json.loads(Path(path).read_text())
+        runs = d["runs"]
+        positives = [r["decision"]["n_carve_positives"] for r in runs]
+        cells = []
+        for rule in MIX_RULES.values():
+            rows = []
+            for r in runs:
+                lam = round(rule(r["decision"]["n_carve_positives"]) * 10) / 10
+                m = min(r["decision"]["mix"], key=lambda x: abs(x["lam"] - lam))
+                rows.append([m["micro_f1"], m["macro_f1"], m["rare_f1"]])
+            v = 100 * np.asarray(rows)
+            sd = v.std(axis=0, ddof=1) if len(v) > 1 else np.zeros(3)
+            cells.append(" / ".join(f"{a:.1f} ± {b:.1f}" for a, b in zip(v.mean(axis=0), sd)))
+        lines.append(f"| {d['dataset']} {runs[0]['n_train_docs']}, {d['model']} "
+                     f"({runs[0]['n_carve_docs']}; {' / '.join(map(str, positives))}) | "
+                     + " | ".join(cells) + f" | {len(runs)} |")
+    return "\n".join(lines)
+
+
 def decision_cuts(clf, Y_sub, carve_parts, Y_carve, held_parts, Y_held):
     """Held-out F1s of ``threshold="auto"`` with the carve's cut, no cut and a grid of cuts."""
     from plantlearn._thresholds import best_global_threshold, cardinality_threshold
@@ -178,7 +216,7 @@ def rule_summary(runs, grid, n_library):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--dataset")
     ap.add_argument("--data-home", default=None)
     ap.add_argument("--fraction", type=float, default=1.0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -186,7 +224,14 @@ def main(argv=None):
     ap.add_argument("--linear-svc-only", action="store_true",
                     help="only the LinearSVC reference on the same documents (seconds)")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
+    ap.add_argument("--mix-table", nargs="+", metavar="JSON",
+                    help="print the held-out F1s of MIX_RULES from earlier runs and exit")
     args = ap.parse_args(argv)
+    if args.mix_table:
+        print(mix_table(args.mix_table))
+        return 0
+    if not args.dataset:
+        ap.error("--dataset is required (except with --mix-table)")
     import torch
 
     torch.set_num_threads(int(os.environ.get("PLANTBENCH_THREADS", "1")))

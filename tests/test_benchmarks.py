@@ -209,3 +209,26 @@ def test_runs_started_in_the_same_second_get_their_own_files(tmp_path):
     assert second.name == "compare_x_20261127-101010-2.json"
     assert third.name == "compare_x_20261127-101010_quick.json"
     assert first.exists() and second.exists()
+
+
+def test_mix_table_scores_each_rule_at_its_mix_weight(tmp_path, monkeypatch):
+    """head_scale_analysis --mix-table: the cut mix each rule takes for a carve's positive
+    count (the table in docs/benchmarks.md that chose threshold="auto"'s rule)."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import head_scale_analysis as hsa
+
+    def run(n_positive):
+        # micro-F1 of the mix at weight lam is lam itself, so each cell shows its lam.
+        mix = [{"lam": lam, "micro_f1": lam, "macro_f1": 0.5, "rare_f1": 0.25}
+               for lam in hsa.MIX]
+        return {"n_train_docs": 50, "n_carve_docs": 5,
+                "decision": {"n_carve_positives": n_positive, "mix": mix}}
+
+    path = tmp_path / "mix.json"
+    path.write_text(json.dumps({"dataset": "toy", "model": "plant", "runs": [run(40), run(120)]}))
+    row = hsa.mix_table([path]).splitlines()[-1]
+    cells = dict(zip(hsa.MIX_RULES, [c.strip() for c in row.split("|")[2:-2]]))
+    assert row.startswith("| toy 50, plant (5; 40 / 120) |")
+    assert cells["switch at 100 (b44cf6d)"].startswith("50.0 ± 70.7 /")  # lam 0 and 1
+    assert cells["mix n/200 (c006458)"].startswith("40.0 ± 28.3 /")  # lam 0.2 and 0.6
+    assert cells["cardinality cut"].startswith("0.0 ± 0.0 / 50.0 ± 0.0 / 25.0 ± 0.0")
