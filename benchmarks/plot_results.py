@@ -14,6 +14,9 @@ Usage::
 
     python benchmarks/plot_results.py benchmarks/results/learning-curve_reuters_*.json
     python benchmarks/plot_results.py benchmarks/results/*.json --out-dir docs/img
+    # one curve from the runs of several learning-curve files of one dataset (a run of the
+    # same model, fraction and seed in a later file replaces the earlier one):
+    python benchmarks/plot_results.py A.json B.json --merge reuters_learning_curve_6seeds
 """
 
 import argparse
@@ -59,7 +62,7 @@ def _pct(v):
     return float("nan") if v is None else 100.0 * v
 
 
-def plot_learning_curve(rec, out_dir, plt):
+def plot_learning_curve(rec, out_dir, plt, file_name=None):
     from matplotlib import ticker
 
     summary = _ok(rec["summary"])
@@ -98,7 +101,7 @@ def plot_learning_curve(rec, out_dir, plt):
     n_seeds = len(rec["settings"].get("seeds") or [])
     fig.suptitle(f"Learning curve: {_title(rec)}; mean ± std over {n_seeds} seed(s)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out_dir, f"{_short(rec)}_learning_curve.png", plt)
+    return _save(fig, out_dir, file_name or f"{_short(rec)}_learning_curve.png", plt)
 
 
 def _model_order(rows):
@@ -181,12 +184,42 @@ PLOTTERS = {"learning-curve": [plot_learning_curve], "compare": [plot_buckets],
             "ablation": [plot_ablation]}
 
 
+def merged_learning_curve(records):
+    """One learning-curve record from several of one dataset: their runs, a run of the same
+    (model, fraction, seed) in a later record replacing the earlier one, summarised again."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _common as C
+
+    if {r.get("command") for r in records} != {"learning-curve"}:
+        raise SystemExit("--merge takes learning-curve results only")
+    names = {r["dataset"]["name"] for r in records}
+    if len(names) != 1:
+        raise SystemExit(f"--merge takes one dataset's results; got {sorted(names)}")
+    runs, sizes = {}, {}
+    for rec in records:
+        sizes.update(rec["settings"].get("subset_sizes", {}))
+        for run in rec["runs"]:
+            runs[(run["model"], run["fraction"], run["seed"])] = run
+    runs = list(runs.values())
+    seeds = sorted({r["seed"] for r in runs})
+    return {**records[-1], "runs": runs, "summary": C.summarize(runs, ["fraction", "model"]),
+            "settings": {**records[-1]["settings"], "subset_sizes": sizes, "seeds": seeds}}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", type=Path, help="JSON files from run_evidence.py")
     parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "img")
+    parser.add_argument("--merge", metavar="NAME",
+                        help="pool the runs of the given learning-curve files into one figure, "
+                             "NAME.png")
     args = parser.parse_args(argv)
     plt = _pyplot()
+    if args.merge:
+        rec = merged_learning_curve([json.loads(p.read_text()) for p in args.results])
+        path = plot_learning_curve(rec, args.out_dir, plt, file_name=f"{args.merge}.png")
+        print(path)
+        return [path]
     written = []
     for path in args.results:
         rec = json.loads(path.read_text())

@@ -232,3 +232,29 @@ def test_mix_table_scores_each_rule_at_its_mix_weight(tmp_path, monkeypatch):
     assert cells["switch at 100 (b44cf6d)"].startswith("50.0 ± 70.7 /")  # lam 0 and 1
     assert cells["mix n/200 (c006458)"].startswith("40.0 ± 28.3 /")  # lam 0.2 and 0.6
     assert cells["cardinality cut"].startswith("0.0 ± 0.0 / 50.0 ± 0.0 / 25.0 ± 0.0")
+
+
+def test_merged_learning_curve_pools_seeds_and_lets_later_files_replace_runs(monkeypatch):
+    """plot_results.py --merge: one curve from several files of a dataset; a run of the same
+    model, fraction and seed in a later file replaces the earlier one."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import plot_results
+
+    def run(model, seed, p5, fraction=0.1):
+        return {"model": model, "seed": seed, "fraction": fraction, "status": "ok",
+                "metrics": {"p@5": p5}}
+
+    def record(runs, name="reuters"):
+        return {"command": "learning-curve", "dataset": {"name": name},
+                "settings": {"subset_sizes": {"0.1": 777}, "seeds": [0]}, "runs": runs}
+
+    old = record([run("plant", 0, 0.10), run("control", 0, 0.20)])
+    new = record([run("plant", 0, 0.30), run("plant", 1, 0.50)])
+    merged = plot_results.merged_learning_curve([old, new])
+    assert merged["settings"]["seeds"] == [0, 1]
+    plant = next(r for r in merged["summary"] if r["model"] == "plant")
+    assert plant["n_runs"] == 2 and plant["p@5"] == pytest.approx(0.40)  # 0.30 replaced 0.10
+    control = next(r for r in merged["summary"] if r["model"] == "control")
+    assert control["p@5"] == pytest.approx(0.20)
+    with pytest.raises(SystemExit, match="one dataset"):
+        plot_results.merged_learning_curve([old, record([], name="codiesp")])
