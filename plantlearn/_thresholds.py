@@ -261,9 +261,9 @@ def shrunk_global_threshold(y_true, y_score, labels_per_document, *,
     """
     if not full_trust_positives > 0:
         raise ValueError(f"full_trust_positives must be > 0; got {full_trust_positives!r}.")
-    n_positive = _as_csr_indicator(y_true).nnz
-    lam = min(1.0, n_positive / full_trust_positives)
-    micro = best_global_threshold(y_true, y_score) if lam > 0 else 0.0
+    Y = _as_csr_indicator(y_true)  # validated once; the micro-F1 search takes it as is
+    lam = min(1.0, Y.nnz / full_trust_positives)
+    micro = best_global_threshold(Y, y_score) if lam > 0 else 0.0
     if lam == 1.0:
         return micro
     card = cardinality_threshold(y_score, labels_per_document)
