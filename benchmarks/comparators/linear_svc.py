@@ -17,13 +17,14 @@ from _common import fill_untrainable, trainable_labels, tune_global_threshold
 from comparators.tfidf import tfidf_features
 
 
-def fit_predict(fit_texts, Y_fit, val_texts, Y_val, test_texts, *, seed=0, C=1.0, **_):
+def fit_predict(fit_texts, Y_fit, val_texts, Y_val, test_texts, *, seed=0, C=1.0,
+                tfidf_params=None, **_):
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.svm import LinearSVC
 
     L = Y_fit.shape[1]
     t0 = time.perf_counter()
-    X_fit, X_val, vec = tfidf_features(fit_texts, val_texts)
+    X_fit, X_val, vec = tfidf_features(fit_texts, val_texts, params=tfidf_params)
     cols = trainable_labels(Y_fit)
     model = OneVsRestClassifier(LinearSVC(C=C, random_state=seed), n_jobs=1)
     with warnings.catch_warnings():

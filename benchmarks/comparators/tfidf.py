@@ -11,7 +11,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 TFIDF_PARAMS = {}
 
 
-def tfidf_features(fit_texts, *others):
-    vec = TfidfVectorizer(**TFIDF_PARAMS)
+def tfidf_features(fit_texts, *others, params=None):
+    """Features of the fitting texts and of each list in ``others``, and the vectoriser;
+    ``params`` overrides ``TFIDF_PARAMS`` (analyses only: the comparators use the defaults)."""
+    vec = TfidfVectorizer(**{**TFIDF_PARAMS, **(params or {})})
     X_fit = vec.fit_transform(fit_texts)
     return (X_fit, *(vec.transform(t) for t in others), vec)
