@@ -245,6 +245,12 @@ class LabelAttention(nn.Module):
         return s
 
 
+def _l2_rows(value, row, n_rows):
+    """``value`` divided by the L2 norm of its row's values (rows given per entry)."""
+    sq_norm = torch.zeros(n_rows, device=value.device).index_add_(0, row, value * value)
+    return value / sq_norm.clamp_min(1e-12).sqrt()[row]
+
+
 class EvidenceHead(nn.Module):
     """A sparse linear term per label over its evidence words.
 
@@ -270,9 +276,13 @@ class EvidenceHead(nn.Module):
     data (0 switches the head off where it does not generalise).
     """
 
-    def __init__(self, n_labels):
+    def __init__(self, n_labels, *, raw_tf=False):
         super().__init__()
         self.n_labels = n_labels
+        # With raw_tf every word has two features: its sublinear tf-idf (word id t) and
+        # its raw-count tf-idf (id t + vocabulary size), each vector L2-normalised and
+        # both scaled by 1/sqrt(2); a label's pairs then name either or both.
+        self.raw_tf = raw_tf
         self.weight = nn.Parameter(torch.zeros(0))
         # Pairs sorted by word: the pairs of word t are pair_label[token_ptr[t]:token_ptr[t+1]].
         self.register_buffer("pair_label", torch.zeros(0, dtype=torch.long))
@@ -302,19 +312,31 @@ class EvidenceHead(nn.Module):
         if bias is not None:
             self.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
+    @property
+    def n_features(self):
+        """Columns of the head's feature space: the vocabulary, twice with ``raw_tf``."""
+        return self.idf.numel() * (2 if self.raw_tf else 1)
+
     def features(self, tokens):
-        """Distinct (document, word) occurrences and their normalised tf-idf values."""
+        """Distinct (document, feature) occurrences and their normalised tf-idf values.
+
+        A feature is a word id; with ``raw_tf`` also the word id plus the vocabulary size
+        for the word's raw-count tf-idf.
+        """
         n = tokens.shape[0]
         flat = tokens.reshape(n, -1)
-        n_vocab = self.token_ptr.numel() - 1
+        n_vocab = self.idf.numel()
         known = flat > 1  # padding and unknown words carry no evidence
         doc = torch.arange(n, device=tokens.device)[:, None].expand_as(flat)
         keys, tf = torch.unique(doc[known] * n_vocab + flat[known], return_counts=True)
         d, t = keys // n_vocab, keys % n_vocab
-        value = (1.0 + torch.log(tf.float())) * self.idf[t]
-        sq_norm = torch.zeros(n, device=tokens.device).index_add_(0, d, value * value)
-        value = value / sq_norm.clamp_min(1e-12).sqrt()[d]
-        return d, t, value
+        tf = tf.float()
+        value = _l2_rows((1.0 + torch.log(tf)) * self.idf[t], d, n)
+        if not self.raw_tf:
+            return d, t, value
+        raw = _l2_rows(tf * self.idf[t], d, n)
+        half = 0.5 ** 0.5
+        return torch.cat([d, d]), torch.cat([t, t + n_vocab]), torch.cat([value, raw]) * half
 
     def forward(self, tokens):
         """Logit contributions (n, L) of documents given as token ids (n, ...)."""
@@ -352,7 +374,7 @@ class PlantNet(nn.Module):
     """
 
     def __init__(self, n_tokens, n_labels, *, embed_dim=128, hidden_size=128, key_dim=64,
-                 encoder="gru", dropout=0.2, inattention_k=None):
+                 encoder="gru", dropout=0.2, inattention_k=None, evidence_raw_tf=False):
         super().__init__()
         self.embedding = nn.Embedding(n_tokens, embed_dim, padding_idx=0)
         self.encoder = build_encoder(encoder, embed_dim, hidden_size, dropout)
@@ -360,7 +382,7 @@ class PlantNet(nn.Module):
         self.attention = LabelAttention(
             n_tokens, n_labels, self.encoder.output_dim, key_dim, inattention_k=inattention_k
         )
-        self.evidence = EvidenceHead(n_labels)
+        self.evidence = EvidenceHead(n_labels, raw_tf=evidence_raw_tf)
 
     def set_evidence_pairs(self, labels, tokens, n_tokens, idf, weights=None, bias=None):
         """Give the evidence head its (label, word) pairs and the words' idf.

@@ -440,6 +440,68 @@ def test_evidence_head_is_linear_in_sklearn_tfidf_values():
     assert np.all(out[2] == 0)  # unknown words only: no evidence
 
 
+def test_evidence_head_with_raw_tf_weighs_both_sklearn_tfidf_recipes():
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from plantlearn._mi import smoothed_idf
+
+    n_tokens, rng = 12, np.random.default_rng(1)
+    train = sp.csr_matrix(rng.poisson(0.7, size=(40, n_tokens)).astype(float))
+    train[:, :2] = 0
+    df = np.asarray((train > 0).sum(axis=0)).ravel()
+    idf = smoothed_idf(df, train.shape[0])
+    sublinear = TfidfTransformer(sublinear_tf=True).fit(train)
+    raw = TfidfTransformer(sublinear_tf=False).fit(train)
+    # Feature t is word t's sublinear tf-idf, feature n_tokens + t its raw-count tf-idf.
+    pairs = [(0, 2), (0, n_tokens + 2), (1, n_tokens + 5), (1, 7), (2, 3), (2, n_tokens + 3)]
+    net = PlantNet(n_tokens, 3, embed_dim=4, hidden_size=4, key_dim=4, encoder="cnn",
+                   evidence_raw_tf=True)
+    labels, tokens = zip(*pairs)
+    net.set_evidence_pairs(list(labels), list(tokens), 2 * n_tokens, idf)
+    with torch.no_grad():
+        net.evidence.weight.copy_(torch.tensor([1.0, -2.0, 0.5, 3.0, 1.5, -1.0]))
+    docs = [[2, 5, 5, 1, 7, 7, 7, 9], [3, 3, 3, 3, 2, 0], [1, 1]]
+    counts = np.zeros((len(docs), n_tokens))
+    for i, d in enumerate(docs):
+        for t in d:
+            if t > 1:
+                counts[i, t] += 1
+    X = np.hstack([sublinear.transform(sp.csr_matrix(counts)).toarray(),
+                   raw.transform(sp.csr_matrix(counts)).toarray()]) / np.sqrt(2)
+    head = net.evidence
+    pair_feature = head.pair_tokens()
+    assert sorted(zip(head.pair_label.tolist(), pair_feature.tolist())) == sorted(pairs)
+    W = np.zeros((3, 2 * n_tokens))
+    W[head.pair_label.numpy(), pair_feature] = head.weight.detach().numpy()
+    with torch.no_grad():
+        out = net.evidence(_chunked(docs, 3)).numpy()
+    np.testing.assert_allclose(out, X @ W.T, rtol=1e-5, atol=1e-6)
+    # The features a linear head is fitted on are the same values.
+    from plantlearn._train import evidence_features
+
+    chunked = [[d[i:i + 3] for i in range(0, len(d), 3)] for d in docs]
+    F = evidence_features(head, chunked, batch_size=2, max_length=3).toarray()
+    np.testing.assert_allclose(F, X, rtol=1e-5, atol=1e-6)
+
+
+def test_raw_tf_head_fits_one_weight_per_recipe_and_round_trips(tmp_path):
+    X, Y = make_multilabel_text(n_samples=200, n_labels=5, random_state=0)
+    base = PlantClassifier(max_iter=1, random_state=0).fit(X, Y)
+    both = PlantClassifier(max_iter=1, random_state=0, evidence_tf="sublinear+raw").fit(X, Y)
+    n_vocab = both.tokenizer_.vocab_size
+    features = both.net_.evidence.pair_tokens()
+    # The same (label, word) pairs, each once per recipe.
+    assert both.net_.evidence.n_pairs == 2 * base.net_.evidence.n_pairs
+    assert np.sum(features >= n_vocab) == base.net_.evidence.n_pairs
+    raw_weights = both.net_.evidence.weight.detach().numpy()[features >= n_vocab]
+    assert np.abs(raw_weights).max() > 0
+    both.save(tmp_path / "model")
+    back = PlantClassifier.load(tmp_path / "model")
+    assert back.evidence_tf == "sublinear+raw"
+    np.testing.assert_allclose(back.decision_function(X[:10]), both.decision_function(X[:10]),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_evidence_head_trains_at_its_own_rate_without_decay():
     from plantlearn._train import _param_groups
 
