@@ -134,12 +134,13 @@ def token_presence(docs, n_vocab):
 
 
 def evidence_features(head, docs, *, batch_size, max_length):
-    """The evidence head's tf-idf features of documents as a CSR matrix (n_docs, vocab_size).
+    """The evidence head's tf-idf features of documents as a CSR matrix (n_docs, n_features):
+    one column per word, two with ``raw_tf`` (see ``EvidenceHead.features``).
 
     Computed on the CPU with the head's own ``features``, so that a linear model fitted
     on them scores exactly what the head computes at prediction time.
     """
-    n_vocab = head.token_ptr.numel() - 1
+    n_features = head.n_features
     rows, cols, vals = [], [], []
     with torch.no_grad():
         for idx in length_batches(doc_lengths(docs), batch_size):
@@ -148,9 +149,9 @@ def evidence_features(head, docs, *, batch_size, max_length):
             cols.append(t.cpu().numpy())
             vals.append(v.cpu().numpy().astype(np.float64))
     if not rows:
-        return sp.csr_matrix((len(docs), n_vocab))
+        return sp.csr_matrix((len(docs), n_features))
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(len(docs), n_vocab))
+                         shape=(len(docs), n_features))
 
 
 #: Weights of a trained evidence head's term tried on validation data after each epoch.
