@@ -446,8 +446,9 @@ def test_evidence_head_with_raw_tf_weighs_both_sklearn_tfidf_recipes():
     from plantlearn._mi import smoothed_idf
 
     n_tokens, rng = 12, np.random.default_rng(1)
-    train = sp.csr_matrix(rng.poisson(0.7, size=(40, n_tokens)).astype(float))
-    train[:, :2] = 0
+    counts = rng.poisson(0.7, size=(40, n_tokens)).astype(float)
+    counts[:, :2] = 0  # padding and unknown ids never count
+    train = sp.csr_matrix(counts)
     df = np.asarray((train > 0).sum(axis=0)).ravel()
     idf = smoothed_idf(df, train.shape[0])
     sublinear = TfidfTransformer(sublinear_tf=True).fit(train)
