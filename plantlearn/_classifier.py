@@ -117,9 +117,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         (a word repeated in a long document does not drown the others). "sublinear+raw":
         each pair's word is seen twice, by its sublinear and by its raw-count tf-idf (each
         vector L2-normalised, both scaled by 1/sqrt 2), and the head weighs the two apart;
-        twice the head's weights. On Reuters' short news texts raw counts rank better and
-        the pair better still; on long clinical notes sublinear alone is best (held-out
-        figures in docs/benchmarks.md).
+        twice the head's weights. On Reuters' short news texts the pair ranked better at
+        most training sizes; on long clinical notes sublinear alone is best (figures in
+        docs/benchmarks.md).
     inattention_k : int or None, default=None
         Keep only each label's ``inattention_k`` highest-scoring positions (per
         chunk) in the softmax; None attends to every position.
