@@ -520,13 +520,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         else:
             labels, words = cooccurrence_pairs(token_presence(train_docs, n_vocab), Y_train)
         idf = smoothed_idf(mi.token_document_frequency_, mi.n_documents_)
-        n_features = n_vocab
-        if net.evidence.raw_tf:
-            # Each pair's word also by its raw-count tf-idf: a second feature id per word.
-            labels = np.concatenate([labels, labels])
-            words = np.concatenate([words, np.asarray(words) + n_vocab])
-            n_features = 2 * n_vocab
-        net.set_evidence_pairs(labels, words, n_features, idf)
+        labels, features, n_features = net.evidence.feature_pairs(labels, words, n_vocab)
+        net.set_evidence_pairs(labels, features, n_features, idf)
 
     def _fit_linear_head(self, net, train_docs, Y_train, seed):
         """Fit the evidence head as linear SVMs over each label's planted words (frozen after).

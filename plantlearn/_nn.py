@@ -7,6 +7,7 @@ No sklearn here. The estimators in ``_ltr_pretrainer.py`` and
 
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -311,6 +312,18 @@ class EvidenceHead(nn.Module):
         self.weight = nn.Parameter(torch.as_tensor(weight, dtype=torch.float32).to(dev).clone())
         if bias is not None:
             self.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+
+    def feature_pairs(self, labels, words, n_vocab):
+        """(label, feature) pairs for (label, word) pairs, and the number of features.
+
+        Without ``raw_tf`` a feature is the word itself; with it each pair names both of
+        its word's features (sublinear ``t`` and raw-count ``t + n_vocab``).
+        """
+        labels, words = np.asarray(labels), np.asarray(words)
+        if not self.raw_tf:
+            return labels, words, n_vocab
+        return (np.concatenate([labels, labels]), np.concatenate([words, words + n_vocab]),
+                2 * n_vocab)
 
     @property
     def n_features(self):
