@@ -53,15 +53,17 @@ def fit_and_validation(split, fraction, seed):
     return train, sp.csr_matrix(Y_train), val, sp.csr_matrix(Y_val), where
 
 
-def head_features(mi, texts_by_split, max_length=256, max_chunks=8):
-    """The evidence head's features of each list of texts (PlantClassifier's defaults)."""
+def head_features(mi, texts_by_split, max_length=256, max_chunks=8, raw_tf=False):
+    """The evidence head's features of each list of texts (PlantClassifier's defaults; with
+    ``raw_tf`` those of ``evidence_tf="sublinear+raw"``)."""
     from plantlearn._mi import smoothed_idf
     from plantlearn._nn import EvidenceHead
     from plantlearn._train import evidence_features
 
     n_vocab = mi.tokenizer_.vocab_size
-    head = EvidenceHead(mi.mi_.shape[0])
-    head.set_pairs(np.zeros(0), np.zeros(n_vocab + 1, dtype=np.int64),
+    head = EvidenceHead(mi.mi_.shape[0], raw_tf=raw_tf)
+    n_features = 2 * n_vocab if raw_tf else n_vocab
+    head.set_pairs(np.zeros(0), np.zeros(n_features + 1, dtype=np.int64),
                    smoothed_idf(mi.token_document_frequency_, mi.n_documents_))
     return [evidence_features(head, mi.tokenizer_.encode_chunks(t, max_length=max_length,
                                                                 max_chunks=max_chunks),

@@ -28,30 +28,16 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-from head_pairs_analysis import fit_and_validation  # noqa: E402
+from head_pairs_analysis import fit_and_validation, head_features  # noqa: E402
 
 RECIPES = ("sublinear", "sublinear+raw")
-
-
-def head_features(mi, texts, raw_tf, max_length=256, max_chunks=8):
-    """The evidence head's features of ``texts`` (the library's tokenizer and chunking)."""
-    from plantlearn._mi import smoothed_idf
-    from plantlearn._nn import EvidenceHead
-    from plantlearn._train import evidence_features
-
-    n_vocab = mi.tokenizer_.vocab_size
-    head = EvidenceHead(mi.mi_.shape[0], raw_tf=raw_tf)
-    n_features = 2 * n_vocab if raw_tf else n_vocab
-    head.set_pairs(np.zeros(0), np.zeros(n_features + 1, dtype=np.int64),
-                   smoothed_idf(mi.token_document_frequency_, mi.n_documents_))
-    docs = mi.tokenizer_.encode_chunks(texts, max_length=max_length, max_chunks=max_chunks)
-    return evidence_features(head, docs, batch_size=256, max_length=max_length)
 
 
 def score_recipes(texts, Y, held_texts, Y_held, seed):
     """Carve and held-out metrics of the head with each recipe, fitted on 90% of ``texts``."""
     from plantlearn import MIInitializer
     from plantlearn._linear import fit_restricted_svms, selected_and_frequent_pairs
+    from plantlearn._nn import EvidenceHead
     from plantlearn.metrics import ndcg_at_k, precision_at_k
 
     order = np.random.default_rng(seed).permutation(len(texts))
@@ -64,17 +50,18 @@ def score_recipes(texts, Y, held_texts, Y_held, seed):
         warnings.simplefilter("ignore", UserWarning)  # empty documents after tokenization
         mi = MIInitializer().fit(fit_texts, Y_fit)
     n_vocab = mi.tokenizer_.vocab_size
+    features = {recipe: head_features(mi, [fit_texts, carve_texts, held_texts],
+                                      raw_tf=recipe == "sublinear+raw")
+                for recipe in RECIPES}
     # The default head's (label, word) pairs, as fit() selects them with planting.
-    presence = head_features(mi, fit_texts, False)
+    presence = features["sublinear"][0].copy()
     presence.data[:] = 1.0
     labels, words = selected_and_frequent_pairs(mi.mi_, presence, Y_fit, n_selected=mi.top_k)
     out = {"n_fit_docs": int(fit_rows.size), "n_carve_docs": int(n_carve)}
     for recipe in RECIPES:
-        raw = recipe == "sublinear+raw"
-        lab = np.concatenate([labels, labels]) if raw else labels
-        wrd = np.concatenate([words, words + n_vocab]) if raw else words
-        X_fit, X_carve, X_held = (head_features(mi, t, raw)
-                                  for t in (fit_texts, carve_texts, held_texts))
+        head = EvidenceHead(Y.shape[1], raw_tf=recipe == "sublinear+raw")
+        lab, wrd, _ = head.feature_pairs(labels, words, n_vocab)
+        X_fit, X_carve, X_held = features[recipe]
         support = sp.csr_matrix((np.ones(lab.size), (lab, wrd)),
                                 shape=(Y.shape[1], X_fit.shape[1]))
         with warnings.catch_warnings():
