@@ -79,6 +79,23 @@ def default_data_home():
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
+def add_subset_arguments(parser, *, dataset_required=True, fraction_required=False):
+    """``--dataset``, ``--data-home`` and ``--fraction`` (a nested training subset), as the
+    analysis scripts take them; :func:`subset_split` loads what they name."""
+    parser.add_argument("--dataset", required=dataset_required)
+    parser.add_argument("--data-home", default=None,
+                        help="folder of the datasets (default: PLANTLEARN_DATA or ../shared/data)")
+    if fraction_required:
+        parser.add_argument("--fraction", type=float, required=True)
+    else:
+        parser.add_argument("--fraction", type=float, default=1.0)
+
+
+def subset_split(args):
+    """The :class:`Split` of parsed :func:`add_subset_arguments`."""
+    return Split(args.dataset, args.data_home or default_data_home())
+
+
 def _load_quietly(name, subset, data_home, label_names=None):
     import warnings
 

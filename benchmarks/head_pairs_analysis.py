@@ -123,9 +123,7 @@ def score_head(labels, words, X_train, Y_train, X_val, Y_val):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--data-home", default=None)
-    ap.add_argument("--fraction", type=float, default=1.0)
+    C.add_subset_arguments(ap)
     ap.add_argument("--seed", type=int, default=0, help="seed of the nested subset")
     ap.add_argument("--variants", default=DEFAULT_VARIANTS)
     ap.add_argument("--out", default=None, help="JSON file for the figures")
@@ -136,7 +134,7 @@ def main(argv=None):
 
     from plantlearn import MIInitializer
 
-    split = C.Split(args.dataset, args.data_home or C.default_data_home())
+    split = C.subset_split(args)
     train, Y_train, val, Y_val, where = fit_and_validation(split, args.fraction, args.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # empty documents after tokenization

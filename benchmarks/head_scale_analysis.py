@@ -216,9 +216,7 @@ def rule_summary(runs, grid, n_library):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset")
-    ap.add_argument("--data-home", default=None)
-    ap.add_argument("--fraction", type=float, default=1.0)
+    C.add_subset_arguments(ap, dataset_required=False)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--model", choices=("plant", "control"), default="plant")
     ap.add_argument("--linear-svc-only", action="store_true",
@@ -239,7 +237,7 @@ def main(argv=None):
 
     grid = tuple(FITTED_EVIDENCE_SCALES) + EXTRA_SCALES
 
-    split = C.Split(args.dataset, args.data_home or C.default_data_home())
+    split = C.subset_split(args)
     if args.linear_svc_only:
         refs = {seed: linear_svc_reference(split, args.fraction, seed) for seed in args.seeds}
         for seed, ref in refs.items():

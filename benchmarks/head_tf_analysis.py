@@ -79,13 +79,11 @@ def score_recipes(texts, Y, held_texts, Y_held, seed):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--data-home", default=None)
-    ap.add_argument("--fraction", type=float, default=1.0)
+    C.add_subset_arguments(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    split = C.Split(C.resolve_dataset(args.dataset), args.data_home or C.default_data_home())
+    split = C.subset_split(args)
     runs = []
     for seed in args.seeds:
         texts, Y, held_texts, Y_held, where = fit_and_validation(split, args.fraction, seed)

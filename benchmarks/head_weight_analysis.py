@@ -140,9 +140,7 @@ def analyse(split, idx, plant, seed, grid):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--data-home", default=None)
-    ap.add_argument("--fraction", type=float, required=True)
+    C.add_subset_arguments(ap, fraction_required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default=None, help="JSON file for the figures")
     args = ap.parse_args(argv)
@@ -151,7 +149,7 @@ def main(argv=None):
     torch.set_num_threads(int(os.environ.get("PLANTBENCH_THREADS", "1")))
     from plantlearn._train import FITTED_EVIDENCE_SCALES
 
-    split = C.Split(args.dataset, args.data_home or C.default_data_home())
+    split = C.subset_split(args)
     out = {"dataset": args.dataset, "fraction": args.fraction, "provenance": C.provenance(sys.argv),
            "runs": []}
     for seed in args.seeds:

@@ -54,13 +54,11 @@ def score_variant(params, texts, Y, held_texts, Y_held, seed):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--data-home", default=None)
-    ap.add_argument("--fraction", type=float, default=1.0)
+    C.add_subset_arguments(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--out", default=None, help="JSON file for the figures")
     args = ap.parse_args(argv)
-    split = C.Split(args.dataset, args.data_home or C.default_data_home())
+    split = C.subset_split(args)
     out = {"dataset": args.dataset, "fraction": args.fraction, "variants": VARIANTS,
            "provenance": C.provenance(sys.argv), "runs": []}
     for seed in args.seeds:
