@@ -16,8 +16,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -538,12 +538,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         tokens = head.pair_tokens()
         support = sp.csr_matrix((np.arange(1, labels.size + 1, dtype=np.float64), (labels, tokens)),
                                 shape=(Y_train.shape[1], X.shape[1]))
-        report = None
-        if self.verbose:
-            def report(done, total):
-                print(f"[PlantClassifier] evidence head: {done}/{total} labels fitted", flush=True)
+        def report(done, total):
+            print(f"[PlantClassifier] evidence head: {done}/{total} labels fitted", flush=True)
         weights, bias = fit_restricted_svms(X, Y_train, support, C=self.evidence_C,
-                                            random_state=seed, callback=report)
+                                            random_state=seed,
+                                            callback=report if self.verbose else None)
         # support's values hold each pair's position in the head (1-based): the fitted
         # weights share its pattern, so they map back without a search.
         position = support.data.astype(np.int64) - 1

@@ -16,7 +16,7 @@ import torch
 from scipy.special import expit
 
 import plantlearn._classifier as classifier_module
-from plantlearn import LTRPretrainer, MIInitializer, PlantClassifier, PlantInput
+from plantlearn import LTRPretrainer, MIInitializer, PlantClassifier
 from plantlearn._nn import PlantNet, TransformerEncoder
 from plantlearn.datasets import make_multilabel_text
 
