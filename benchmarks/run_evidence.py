@@ -3,8 +3,9 @@
 Subcommands (each writes one JSON file under ``benchmarks/results/`` and prints a table):
 
 ``compare``
-    Every model on the same split in the same run; the neural models (``plant``, ``control``)
-    over several seeds (mean and standard deviation), the comparators once.
+    Every model on the same split in the same run; the neural models (``plant``, ``control``,
+    and the neural comparator ``lml_bigru_lwan``) over several seeds (mean and standard
+    deviation), the deterministic comparators once.
 ``learning-curve``
     Nested training subsets (fractions of the training split, drawn with a fixed seed per
     seed), the same test set; PLANT vs control vs linear SVC by default.
@@ -35,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
-from comparators import COMPARATORS  # noqa: E402
+from comparators import COMPARATORS, SEEDED_COMPARATORS  # noqa: E402
 
 #: neural models: name -> (PlantClassifier(plant=...), parameters changed from the run's
 #: settings). The control takes nothing from stage 1 (random attention, head over co-occurring
@@ -329,16 +330,22 @@ def parse_models(text):
 # --------------------------------------------------------------------------------------------
 
 
+def compare_order(models, seeds):
+    """The (model, seed) runs of ``compare``: the deterministic comparators once (seed 0,
+    they are fast), then seed by seed the neural models and the seeded comparators, so that
+    the models of a seed stay paired if the time limit ends the run early."""
+    once = [(m, 0) for m in models if m not in NEURAL and m not in SEEDED_COMPARATORS]
+    per_seed = ([m for m in models if m in NEURAL]
+                + [m for m in models if m in SEEDED_COMPARATORS])
+    return once + [(m, seed) for seed in seeds for m in per_seed]
+
+
 def cmd_compare(args):
     split = load(args)
     args.model_list = parse_models(args.models)
     bench = Bench(args, "compare", split)
-    # Fast comparators first, then the neural models seed by seed (paired if time runs out).
-    for model in [m for m in args.model_list if m not in NEURAL]:
-        bench.run(model, 0)
-    for seed in args.seeds:
-        for model in [m for m in args.model_list if m in NEURAL]:
-            bench.run(model, seed)
+    for model, seed in compare_order(args.model_list, args.seeds):
+        bench.run(model, seed)
     summary = C.summarize(bench.record["runs"], ["model"])
     ratios = C.ratios_to_best_peer(summary)
     table = C.format_table(summary, ["model"])
@@ -445,7 +452,8 @@ def build_parser():
                         help="folder with one sub-folder per dataset (default: $PLANTLEARN_DATA "
                              "or ../shared/data next to the repository)")
     common.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="seeds of the neural models (default: 0 1 2; 0 with --quick)")
+                        help="seeds of the neural models and lml_bigru_lwan "
+                             "(default: 0 1 2; 0 with --quick)")
     common.add_argument("--max-train", type=int, default=None,
                         help="subsample the training split to N documents (seed 0)")
     common.add_argument("--max-test", type=int, default=None,

@@ -211,6 +211,21 @@ def test_runs_started_in_the_same_second_get_their_own_files(tmp_path):
     assert first.exists() and second.exists()
 
 
+def test_compare_runs_the_neural_comparator_once_per_seed():
+    """BiGRU-LWAN's result depends on its seed, so compare gives it every seed (the issue asks
+    for mean and spread of the neural models); the deterministic comparators run once, first."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import run_evidence
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    order = run_evidence.compare_order(
+        ["lml_bigru_lwan", "plant", "linear_svc", "control", "lml_thresholding"], [3, 7])
+    assert order == [("linear_svc", 0), ("lml_thresholding", 0),
+                     ("plant", 3), ("control", 3), ("lml_bigru_lwan", 3),
+                     ("plant", 7), ("control", 7), ("lml_bigru_lwan", 7)]
+
+
 def test_mix_table_scores_each_rule_at_its_mix_weight(tmp_path, monkeypatch):
     """head_scale_analysis --mix-table: the cut mix each rule takes for a carve's positive
     count (the table in docs/benchmarks.md that chose threshold="auto"'s rule)."""

@@ -23,3 +23,8 @@ COMPARATORS = {
     "lml_bigru_lwan": ("comparators.libmultilabel_nn:fit_predict", {}),
     "prior": ("comparators.prior:fit_predict", {}),
 }
+
+#: comparators whose training depends on the seed (a network's initialisation and batch
+#: order): they run once per seed, as the neural models do; the others are deterministic and
+#: run once.
+SEEDED_COMPARATORS = {"lml_bigru_lwan"}
