@@ -409,8 +409,9 @@ def test_evidence_head_is_linear_in_sklearn_tfidf_values():
     from plantlearn._mi import smoothed_idf
 
     n_tokens, rng = 12, np.random.default_rng(0)
-    train = sp.csr_matrix(rng.poisson(0.7, size=(40, n_tokens)).astype(float))
-    train[:, :2] = 0  # padding and unknown ids never count
+    dense = rng.poisson(0.7, size=(40, n_tokens)).astype(float)
+    dense[:, :2] = 0  # padding and unknown ids never count
+    train = sp.csr_matrix(dense)
     df = np.asarray((train > 0).sum(axis=0)).ravel()
     reference = TfidfTransformer(sublinear_tf=True).fit(train)
     idf = smoothed_idf(df, train.shape[0])
