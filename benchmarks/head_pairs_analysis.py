@@ -62,7 +62,7 @@ def head_features(mi, texts_by_split, max_length=256, max_chunks=8, raw_tf=False
 
     n_vocab = mi.tokenizer_.vocab_size
     head = EvidenceHead(mi.mi_.shape[0], raw_tf=raw_tf)
-    n_features = 2 * n_vocab if raw_tf else n_vocab
+    _, _, n_features = head.feature_pairs([], [], n_vocab)  # the head owns its layout
     head.set_pairs(np.zeros(0), np.zeros(n_features + 1, dtype=np.int64),
                    smoothed_idf(mi.token_document_frequency_, mi.n_documents_))
     return [evidence_features(head, mi.tokenizer_.encode_chunks(t, max_length=max_length,
