@@ -73,7 +73,10 @@ def paired_table(runs):
     """Each variant minus the default per (model, seed), and PLANT minus the control per
     variant: mean +- std over seeds, and how many seeds are up."""
     def diff_line(label, a, b, key):
-        d = np.array([x[key] - y[key] for x, y in zip(a, b)]) * 100
+        d = np.array([x[key] - y[key] for x, y in zip(a, b)
+                      if x[key] is not None and y[key] is not None]) * 100
+        if d.size == 0:
+            return f"{label} {key:22s} (no such labels)"
         std = d.std(ddof=1) if d.size > 1 else 0.0
         return f"{label} {key:22s} {d.mean():+6.2f} +- {std:.2f} ({int((d > 0).sum())}/{d.size} up)"
 
@@ -125,7 +128,7 @@ def main(argv=None):
                 runs.append(run)
                 m = run["metrics"]
                 print(f"seed {seed} {model} residual={residual}: "
-                      + " ".join(f"{k} {m[k]:.4f}" for k in METRICS)
+                      + " ".join(f"{k} {m[k]:.4f}" for k in METRICS if m[k] is not None)
                       + f" scale {run['evidence_scale']:g} slope {run['offset_slope']}"
                       + f" ({run['fit_seconds']:.0f}s)", flush=True)
                 if args.out:
