@@ -82,6 +82,21 @@ def paired_table(runs):
 
     index = {(r["model"], r["residual"], r["seed"]): r["metrics"] for r in runs}
     lines = []
+    # Each (model, variant): mean +- std over seeds, and the epochs run.
+    for model in ("plant", "control"):
+        for variant in VARIANTS:
+            group = [r for r in runs if r["model"] == model and r["residual"] == variant]
+            if not group:
+                continue
+            cells = []
+            for key in METRICS:
+                v = np.array([r["metrics"][key] for r in group
+                              if r["metrics"][key] is not None]) * 100
+                cells.append("-" if v.size == 0 else
+                             f"{v.mean():.2f} +- {v.std(ddof=1) if v.size > 1 else 0.0:.2f}")
+            epochs = np.mean([r["n_iter"] for r in group])
+            lines.append(f"{model:8s} {variant or 'default':15s} " + " | ".join(cells)
+                         + f" | epochs {epochs:.1f} ({len(group)} seeds)")
     for model in ("plant", "control"):
         for variant in VARIANTS[1:]:
             seeds = sorted(s for (m, v, s) in index
@@ -102,7 +117,7 @@ def paired_table(runs):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--dataset", help="required unless --table")
     ap.add_argument("--data-home", default=None)
     ap.add_argument("--fraction", type=float, default=1.0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -116,6 +131,8 @@ def main(argv=None):
         runs = [r for path in args.table for r in json.load(open(path))["runs"]]
         print(paired_table(runs))
         return
+    if not args.dataset:
+        ap.error("--dataset is required (unless --table)")
     split = C.Split(C.resolve_dataset(args.dataset), args.data_home or C.default_data_home())
     runs = []
     for seed in args.seeds:
