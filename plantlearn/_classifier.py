@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._input import PlantInput
 from ._linear import (
     cooccurrence_pairs, cross_validated_thresholds, fit_restricted_svms,
-    margin_log_odds_slope, selected_and_frequent_pairs,
+    selected_and_frequent_pairs,
 )
 from ._ltr_pretrainer import LTRPretrainer, fitted_mi_for
 from ._mi_initializer import MIInitializer, text_input_tags
@@ -32,8 +32,7 @@ from ._thresholds import (
 )
 from ._tokenize import TextTokenizer
 from ._train import (
-    evidence_features, iterate_logits, predict_logits, predict_parts, token_presence,
-    train_network,
+    evidence_features, iterate_logits, predict_logits, token_presence, train_network,
 )
 from ._validation import check_targets, check_texts, resolve_device, targets_to_format
 
@@ -460,18 +459,13 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             net.init_output_bias(np.asarray(Y_tr.sum(axis=0)).ravel() / max(Y_tr.shape[0], 1))
             if self.evidence_head:
                 self._set_evidence_pairs(net, mi, train_docs, Y_tr)
-        head_margins = None
         if self.evidence_head == "linear" and not warm:
             t_head = time.perf_counter()
-            self._head_margin_thresholds, head_margins = self._fit_linear_head(
-                net, train_docs, Y_tr, seed)
+            self._head_margin_thresholds = self._fit_linear_head(net, train_docs, Y_tr, seed)
             stage_times["evidence"] = time.perf_counter() - t_head
         elif not warm:
             self._head_margin_thresholds = None
         net.to(device)
-        offsets = {}
-        if head_margins is not None:
-            offsets = self._head_offsets(net, head_margins, Y_tr, val_docs, device)
         t_train = time.perf_counter()
         history = train_network(
             net, train_docs, Y_tr, val_docs, Y_val, max_iter=self.max_iter,
@@ -483,12 +477,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             early_stopping=self.early_stopping, n_iter_no_change=self.n_iter_no_change,
             tol=self.tol, device=device, seed=seed, mixed_precision=self.mixed_precision,
             verbose=self.verbose, history=self._history,
-            min_epochs=self._residual_min_epochs if offsets else 0, **offsets,
         )
-        if offsets and self._attention_on_head_residual == "fixed":
-            # The attention learnt to correct the head at this weight: keep it.
-            with torch.no_grad():
-                net.evidence.scale.fill_(self._head_offset_slope)
         self.threshold_ = self._tune_threshold(net, val_docs, Y_val, Y_tr, device)
         net.cpu()
         self.net_ = net
@@ -538,12 +527,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         """Fit the evidence head as linear SVMs over each label's planted words (frozen after).
 
         Returns the SVMs' cross-validated margin thresholds when ``threshold="auto"``
-        needs them (else None), and their out-of-fold margins on the training documents
-        when the attention trains on the head's residual (else None).
+        needs them (else None).
         """
         head = net.evidence
         if head.n_pairs == 0:
-            return None, None
+            return None
         X = evidence_features(head, train_docs, batch_size=self.batch_size * 4,
                               max_length=self.max_length)
         labels = head.pair_label.cpu().numpy()
@@ -563,54 +551,18 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         with torch.no_grad():
             head.weight.copy_(torch.from_numpy(head_weight))
             head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-        want_margins = self._attention_on_head_residual
-        if self.threshold != "auto" and not want_margins:
-            return None, None
+        if self.threshold != "auto":
+            return None
         if self.verbose:
             print("[PlantClassifier] evidence head: cross-validating its margin thresholds",
                   flush=True)
-        thresholds, margins = cross_validated_thresholds(
-            X, Y_train, support, C=self.evidence_C, random_state=seed, return_margins=True)
-        return (thresholds if self.threshold == "auto" else None,
-                margins if want_margins else None)
-
-    #: Experimental (issue 5): train the attention on what the head's out-of-fold margins miss.
-    _attention_on_head_residual = False
-    #: With it: start the attention's label biases at the calibration's intercepts (so that
-    #: the sum starts as the calibrated head) and read threshold="auto"'s per-label offsets
-    #: from those intercepts rather than the training log-odds.
-    _residual_calibrated = False
-    #: With it: epochs before early stopping may keep a state or count a stall.
-    _residual_min_epochs = 0
-
-    def _head_offsets(self, net, oof_margins, Y_train, val_docs, device):
-        """Fixed logits for the attention's training: the head's out-of-fold margins at the
-        slope that makes them calibrated log-odds, and the fitted head's on the validation
-        split (documents it never saw)."""
-        slope, intercepts = margin_log_odds_slope(oof_margins, Y_train, return_intercepts=True)
-        self._head_offset_slope = slope
-        self._head_offset_intercepts = intercepts if self._residual_calibrated else None
-        if self._residual_calibrated:
-            with torch.no_grad():
-                net.attention.output_bias.copy_(
-                    torch.as_tensor(intercepts, dtype=torch.float32, device=device))
-        out = {"train_offsets": slope * oof_margins}
-        if val_docs:
-            _, margins = predict_parts(net, val_docs, batch_size=self.batch_size * 2,
-                                       max_length=self.max_length, device=device,
-                                       mixed_precision=self.mixed_precision)
-            out["val_offsets"] = slope * margins
-        return out
+        return cross_validated_thresholds(X, Y_train, support, C=self.evidence_C,
+                                          random_state=seed)
 
     def _label_offsets(self, net, Y_train):
         """Per-label logit offsets of threshold="auto": the label's training log-odds plus
         the head's weight times its SVM's cross-validated margin threshold."""
         offsets = training_log_odds(Y_train)
-        intercepts = getattr(self, "_head_offset_intercepts", None)
-        if self._attention_on_head_residual and intercepts is not None:
-            # Labels never (or always) seen keep the plain cut, as with the log-odds.
-            counts = np.asarray(Y_train.sum(axis=0)).ravel()
-            offsets = np.where((counts > 0) & (counts < Y_train.shape[0]), intercepts, 0.0)
         margins = getattr(self, "_head_margin_thresholds", None)
         if margins is not None and margins.shape == offsets.shape:
             offsets = offsets + float(net.evidence.scale) * margins

@@ -19,7 +19,7 @@ from sklearn.svm import LinearSVC
 from ._thresholds import scut_fbr_thresholds
 
 __all__ = ["fit_restricted_svms", "cross_validated_thresholds", "cooccurrence_pairs",
-           "frequent_word_budget", "selected_and_frequent_pairs", "margin_log_odds_slope"]
+           "frequent_word_budget", "selected_and_frequent_pairs"]
 
 #: Bias given to a label that the training documents never (or always) carry.
 CONSTANT_LABEL_BIAS = 1.0
@@ -212,7 +212,7 @@ def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
 
 
 def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_iter=1000,
-                               random_state=0, block_size=512, return_margins=False):
+                               random_state=0, block_size=512):
     """Each label's F1-optimal decision threshold on its SVM's margin, by cross-validation.
 
     The margins of ``fit_restricted_svms`` are too strict for rare labels: an SVM
@@ -234,24 +234,17 @@ def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_
     block_size : int, default=512
         Labels whose out-of-fold margins are held densely at a time (memory bound:
         ``n_docs * block_size`` floats).
-    return_margins : bool, default=False
-        Also return the out-of-fold margins themselves, densely.
 
     Returns
     -------
-    thresholds : ndarray of shape (n_labels,)
+    ndarray of shape (n_labels,)
         Margin thresholds; 0 (the SVM's own boundary) for labels with no positive or no
         negative document.
-    margins : ndarray of shape (n_docs, n_labels), float32
-        Only with ``return_margins``: every document's margins from the SVMs fitted
-        without its fold, in the rows' input order.
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     Y = sp.csr_matrix(Y)
     n_docs, n_labels = Y.shape
     if n_docs < n_folds:
-        if return_margins:
-            return np.zeros(n_labels), np.zeros((n_docs, n_labels), dtype=np.float32)
         return np.zeros(n_labels)
     order = np.random.default_rng(random_state).permutation(n_docs)
     folds = [np.sort(f) for f in np.array_split(order, n_folds)]
@@ -269,52 +262,11 @@ def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_
     Y_held = Y[rows].tocsc()
     positives = np.diff(Y_held.indptr)
     thresholds = np.zeros(n_labels)
-    margins = np.zeros((n_docs, n_labels), dtype=np.float32) if return_margins else None
     for start in range(0, n_labels, block_size):
         block = slice(start, min(start + block_size, n_labels))
         scores = np.vstack([(X_held @ weights[block].T).toarray() + bias[block]
                             for X_held, weights, bias in fitted])
         thresholds[block] = scut_fbr_thresholds(Y_held[:, block], scores, fbr=fbr)
-        if margins is not None:
-            margins[rows, block] = scores
     constant = (positives == 0) | (positives == n_docs)
     thresholds[constant] = 0.0
-    if return_margins:
-        return thresholds, margins
     return thresholds
-
-
-def margin_log_odds_slope(margins, Y, *, max_iter=200, return_intercepts=False):
-    """One slope that turns SVM margins into log-odds: Platt scaling shared by all labels.
-
-    Fits ``P(y_dl = 1) = sigmoid(s * margins[d, l] + b_l)`` by maximum likelihood (a
-    slope ``s`` shared by every label, an intercept ``b_l`` per label; L-BFGS) and
-    returns ``s``. Margins from SVMs that did not see the documents (out-of-fold) give
-    the weight at which the head's term is a calibrated logit, the offset that an
-    attention trained on the head's residual adds to its own. With ``return_intercepts``
-    also returns the intercepts ``b_l`` (ndarray of shape (n_labels,)).
-    """
-    from scipy.optimize import minimize
-    from scipy.special import expit
-
-    M = np.asarray(margins, dtype=np.float64)
-    T = np.asarray(sp.csr_matrix(Y).toarray(), dtype=np.float64)
-    if M.shape != T.shape or M.size == 0:
-        raise ValueError(f"margins {M.shape} and Y {T.shape} must have one shape, not empty.")
-    prior = np.clip(T.mean(axis=0), 1e-6, 1 - 1e-6)
-
-    def loss(theta):
-        s, b = theta[0], theta[1:]
-        z = s * M + b
-        # Binary cross-entropy in a stable form, summed over (document, label).
-        value = np.sum(np.logaddexp(0.0, z) - T * z)
-        r = expit(z) - T
-        return value / M.shape[0], np.concatenate([[np.sum(r * M)], r.sum(axis=0)]) / M.shape[0]
-
-    theta0 = np.concatenate([[1.0], np.log(prior) - np.log1p(-prior)])
-    result = minimize(loss, theta0, jac=True, method="L-BFGS-B",
-                      bounds=[(0.0, None)] + [(None, None)] * M.shape[1],
-                      options={"maxiter": max_iter})
-    if return_intercepts:
-        return float(result.x[0]), result.x[1:].copy()
-    return float(result.x[0])

@@ -172,7 +172,7 @@ def best_evidence_scale(Y_val, attention, evidence, k=5, scales=EVIDENCE_SCALES)
 EVIDENCE_TRAINING = ("residual", "joint", "frozen")
 
 
-def _loss(net, tokens, target, head_training, offset=None):
+def _loss(net, tokens, target, head_training):
     """BCE of the training logits, by how the evidence head learns.
 
     ``"joint"``: the head shares one loss with the attention, which then learns only
@@ -181,15 +181,11 @@ def _loss(net, tokens, target, head_training, offset=None):
     training, or none): the attention's own BCE only. Training always sees the head
     at full weight: the validation-chosen ``scale`` applies to predictions only, so
     a scale of 0 after one epoch cannot silence the head's training for the rest of
-    the fit. ``offset`` (frozen head only) is added to the attention's logits: fixed
-    log-odds the attention then learns to correct (see ``train_network``).
+    the fit.
     """
     if head_training == "frozen":
         attention, _ = net(tokens, return_parts=True, with_evidence=False)
-        attention = attention.float()
-        if offset is not None:
-            attention = attention + offset
-        return F.binary_cross_entropy_with_logits(attention, target)
+        return F.binary_cross_entropy_with_logits(attention.float(), target)
     attention, evidence = net(tokens, return_parts=True)
     attention = attention.float()
     if head_training == "joint":
@@ -218,16 +214,12 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                   max_length, learning_rate, weight_decay, freeze_encoder_epochs,
                   early_stopping, n_iter_no_change, tol, device, seed, mixed_precision,
                   evidence_learning_rate=None, evidence_training="residual", verbose=0,
-                  history=None, train_offsets=None, val_offsets=None, min_epochs=0):
+                  history=None):
     """Fit ``net`` with binary cross-entropy; restore the best validation epoch.
 
     Dropout draws from torch's global generator; the loop runs inside
     ``torch.random.fork_rng`` seeded from ``seed``, so results are reproducible
     and the caller's global random state is left as it was.
-
-    ``train_offsets`` / ``val_offsets`` (arrays (n_docs, n_labels), frozen head only):
-    fixed logits added to the attention path's in the loss and in the validation score
-    that early stopping reads, so the attention trains on what they miss.
 
     Returns the history dict (loss per epoch, validation nDCG@5 per epoch, the
     best epoch, the number of epochs run).
@@ -235,8 +227,6 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
     if evidence_training not in EVIDENCE_TRAINING:
         raise ValueError(f"evidence_training must be one of {EVIDENCE_TRAINING}, "
                          f"got {evidence_training!r}.")
-    if train_offsets is not None and evidence_training != "frozen":
-        raise ValueError("offsets go with a frozen evidence head only.")
     history = history if history is not None else {"loss": [], "validation": []}
     rng = np.random.default_rng(seed)
     Y_train = sp.csr_matrix(Y_train)
@@ -284,10 +274,8 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
             for idx in length_batches(lengths, batch_size, rng):
                 tokens = collate([train_docs[i] for i in idx], max_length).to(device)
                 target = _targets(Y_train, idx, device)
-                offset = (None if train_offsets is None
-                          else torch.from_numpy(np.ascontiguousarray(train_offsets[idx])).to(device))
                 with _autocast(device, mixed_precision):
-                    loss = _loss(net, tokens, target, head_training, offset)
+                    loss = _loss(net, tokens, target, head_training)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -307,12 +295,10 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, max_iter, batch_
                 val_logits = predict_logits(net, val_docs, batch_size=batch_size * 2,
                                             max_length=max_length, device=device,
                                             mixed_precision=mixed_precision)
-                if val_offsets is not None:
-                    val_logits = val_logits + val_offsets
                 score = ndcg_at_k(Y_val, val_logits, k=5)
                 history["validation"].append(score)
                 msg += f" val nDCG@5 {score:.4f}"
-            if use_val and epoch + 1 >= min_epochs:
+            if use_val:
                 if score > best + tol:
                     best, best_epoch, stall = score, epoch + 1, 0
                     best_state = cpu_state(net)
