@@ -774,6 +774,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         ``tokenizer.json``. It is written under a temporary name and renamed
         into place, so a crash never leaves half a model and an existing model
         at ``path`` is only replaced once the new one is complete.
+
+        Only a plantlearn model directory (holding nothing but a model's
+        files) or an empty directory is ever replaced. A ``path`` that is an
+        existing file, a directory with other content, or a location inside
+        an existing model directory raises a ValueError and nothing is touched.
         """
         check_is_fitted(self, "net_")
         path = Path(path)
@@ -789,6 +794,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             "key_dim": int(self.net_.attention.key_dim),
             "n_iter": int(self.n_iter_),
         }
+        _check_save_target(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
@@ -954,6 +960,49 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         if path is not None:
             write_html(page, path)
         return page
+
+
+#: Every file a saved model directory may hold: save() replaces a directory only when it
+#: holds nothing else, so that a user's own files are never deleted.
+_MODEL_FILES = frozenset({_PARAMS_FILE, _WEIGHTS_FILE, _TOKENIZER_FILE})
+
+
+def _is_model_directory(path):
+    """True when ``path`` is a directory written by :meth:`PlantClassifier.save`."""
+    try:
+        meta = json.loads((path / _PARAMS_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "format_version" in meta and "plantlearn_version" in meta
+
+
+def _check_save_target(path):
+    """Refuse, before writing anything, a save that would destroy something not a model."""
+    if path.is_symlink():
+        raise ValueError(f"cannot save a model to {path}: it is a symbolic link.")
+    for parent in path.resolve().parents:
+        if _is_model_directory(parent):
+            raise ValueError(
+                f"cannot save a model to {path}: it lies inside the saved model {parent}, "
+                f"which would be broken; choose a path outside it."
+            )
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ValueError(
+            f"cannot save a model to {path}: a file of that name exists, and save() writes "
+            f"a directory; it never replaces other files. Choose another path."
+        )
+    entries = sorted(entry.name for entry in path.iterdir())
+    if not entries:
+        return
+    if not _is_model_directory(path) or not set(entries) <= _MODEL_FILES:
+        other = [name for name in entries if name not in _MODEL_FILES] or entries
+        raise ValueError(
+            f"cannot save a model to {path}: the directory exists and is not a plantlearn "
+            f"model (it holds {', '.join(other[:5])}{', ...' if len(other) > 5 else ''}); "
+            f"save() only replaces a saved model or an empty directory."
+        )
 
 
 #: How train_network treats the head for each ``evidence_head`` value.

@@ -869,6 +869,49 @@ def test_crash_while_swapping_in_keeps_the_previous_model(clf, data, tmp_path, m
     assert os.listdir(tmp_path) == ["m"]
 
 
+def test_save_never_replaces_a_file(clf, tmp_path):
+    target = tmp_path / "results.csv"
+    target.write_text("id,score\n1,0.5\n")
+    with pytest.raises(ValueError, match="a file of that name exists"):
+        clf.save(target)
+    assert target.read_text() == "id,score\n1,0.5\n"
+    assert os.listdir(tmp_path) == ["results.csv"]
+
+
+def test_save_never_replaces_a_directory_of_other_files(clf, tmp_path):
+    target = tmp_path / "project"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a plantlearn model.*notes.txt"):
+        clf.save(target)
+    assert os.listdir(target) == ["notes.txt"]
+    # A model directory that a user added a file to is not replaced either.
+    model = clf.save(tmp_path / "m")
+    (model / "README").write_text("my notes")
+    with pytest.raises(ValueError, match="README"):
+        clf.save(model)
+    assert (model / "README").read_text() == "my notes"
+
+
+def test_save_inside_a_model_is_refused_and_the_model_survives(clf, data, tmp_path):
+    X, _ = data
+    model = clf.save(tmp_path / "m")
+    for inside in (model / "weights.pt", model / "sub", model / "sub" / "deeper"):
+        with pytest.raises(ValueError, match="inside the saved model"):
+            clf.save(inside)
+    assert sorted(os.listdir(model)) == ["params.json", "tokenizer.json", "weights.pt"]
+    np.testing.assert_array_equal(PlantClassifier.load(model).predict_proba(X),
+                                  clf.predict_proba(X))
+
+
+def test_save_into_an_empty_directory(clf, data, tmp_path):
+    X, _ = data
+    (tmp_path / "empty").mkdir()
+    clf.save(tmp_path / "empty")
+    np.testing.assert_array_equal(PlantClassifier.load(tmp_path / "empty").predict_proba(X),
+                                  clf.predict_proba(X))
+
+
 @pytest.fixture
 def saved(clf, tmp_path):
     return clf.save(tmp_path / "model")
