@@ -378,32 +378,12 @@ def _jsonable(v):
     return v
 
 
-def _best_global_threshold():
-    """plantlearn's ``best_global_threshold`` without importing the package (and torch).
-
-    ``plantlearn/_thresholds.py`` needs only numpy and scipy; loading it by path keeps torch
-    out of the comparators' processes and so out of their memory figures.
-    """
-    import importlib.util
-
-    if "plantlearn" in sys.modules:
-        from plantlearn._thresholds import best_global_threshold
-
-        return best_global_threshold
-    mod = sys.modules.get("_plantbench_thresholds")
-    if mod is None:
-        spec = importlib.util.find_spec("plantlearn")
-        path = Path(next(iter(spec.submodule_search_locations))) / "_thresholds.py"
-        spec = importlib.util.spec_from_file_location("_plantbench_thresholds", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules["_plantbench_thresholds"] = mod
-    return mod.best_global_threshold
-
-
 def tune_global_threshold(Y_val, val_score):
     """One threshold tuned for micro-F1 on validation scores (0.0 when Y_val has no positive)."""
-    best_global_threshold = _best_global_threshold()
+    # plantlearn's package imports its estimators (and torch) lazily: this import keeps
+    # torch out of the comparators' processes and so out of their memory figures.
+    from plantlearn._thresholds import best_global_threshold
+
     try:
         return float(best_global_threshold(Y_val, val_score))
     except ValueError:
@@ -431,27 +411,11 @@ def trainable_labels(Y):
 # --------------------------------------------------------------------------------------------
 
 
-def parse_value(text):
-    """``--set`` values: Python literals (ints, floats, None, True, tuples), else a string."""
-    import ast
-
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def apply_params(clf, params):
-    """``set_params`` that first creates the default stage-1 estimator for ``mi__*`` / ``ltr__*``."""
-    from plantlearn import LTRPretrainer, MIInitializer
+    """``--set`` parameters, through the command line's own ``configure``."""
+    from plantlearn.cli import configure
 
-    params = dict(params)
-    for prefix, cls in (("mi", MIInitializer), ("ltr", LTRPretrainer)):
-        if any(k.startswith(prefix + "__") for k in params) and clf.get_params()[prefix] is None:
-            clf.set_params(**{prefix: cls()})
-    if params:
-        clf.set_params(**params)
-    return clf
+    return configure(clf, dict(params))
 
 
 def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, **_):
@@ -469,11 +433,10 @@ def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, **_):
     clf.fit(train_texts, Y_train)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    # Logits, not probabilities: float32 probabilities saturate at 1 above a logit of about
-    # 17, which with the linear head's weights would tie labels in the ranking.
+    # Rank by decision_function (the documented ranking scores); decide as predict() does,
+    # from the same forward pass.
     logits = clf.decision_function(test_texts)
-    # What predict() does, without a second forward pass over the test set.
-    pred = clf._decide(logits)
+    pred = clf.decision_rule_.decide(logits)
     predict_s = time.perf_counter() - t0
     thr = np.asarray(clf.threshold_) if hasattr(clf, "threshold_") else None
     info = {

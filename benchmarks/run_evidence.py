@@ -290,11 +290,12 @@ def plant_params(args):
         params["device"] = args.device
     if args.verbose:
         params["verbose"] = 1
-    for item in args.set or []:
-        if "=" not in item:
-            raise SystemExit(f"--set expects name=value, got {item!r}")
-        name, value = item.split("=", 1)
-        params[name.strip()] = C.parse_value(value.strip())
+    from plantlearn.cli import parse_assignments
+
+    try:
+        params.update(parse_assignments(args.set))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     for forbidden in ("plant", "random_state"):
         if forbidden in params:
             raise SystemExit(f"--set {forbidden}=... is chosen by the benchmark, not settable")

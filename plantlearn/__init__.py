@@ -15,9 +15,24 @@ Public helper modules: :mod:`plantlearn.metrics` and :mod:`plantlearn.datasets`.
 
 __version__ = "0.1.0"
 
-from ._classifier import PlantClassifier
-from ._input import PlantInput
-from ._ltr_pretrainer import LTRPretrainer
-from ._mi_initializer import MIInitializer
-
 __all__ = ["MIInitializer", "LTRPretrainer", "PlantClassifier", "PlantInput", "__version__"]
+
+# The estimators are imported on first use (PEP 562): ``import plantlearn.metrics`` and the
+# numpy-only kernels then load without torch, which keeps light processes light (the
+# benchmarks' comparators, a metrics-only user).
+_LAZY = {"PlantClassifier": "._classifier", "PlantInput": "._input",
+         "LTRPretrainer": "._ltr_pretrainer", "MIInitializer": "._mi_initializer"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

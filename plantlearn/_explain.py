@@ -1,11 +1,14 @@
 """Explanations of PlantClassifier predictions: evidence words and an HTML report.
 
-For every predicted label the trained label-wise attention says which positions
-of the document the label read; the planted L2R model says which words it
-expected to matter before any training (its static score ``u_t . v_l + b_t``).
-:func:`explain` returns both per word occurrence, located in the original text
-by character offsets; :func:`explain_html` renders them as one self-contained
-page (inline CSS, no scripts, no external resources).
+For every top label the trained label-wise attention says which positions of the
+document the label read; the planted L2R model says which words it expected to
+matter before any training (its static score ``u_t . v_l + b_t``); the evidence
+head says which of the document's words its SVM weighed, and the label's logit
+splits into the attention path's part and the head's. :func:`explain` returns all
+of it per label, word occurrences located in the original text by character
+offsets; :func:`explain_html` renders it as one self-contained page (inline CSS, no
+scripts, no external resources). Probabilities are the calibrated ones of
+``predict_proba``, and "predicted" is what ``predict`` decides.
 
 The classifier is passed in duck-typed (this module never imports
 ``_classifier``), so the estimator shell stays the only sklearn-facing layer.
@@ -18,9 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sklearn.utils.validation import check_is_fitted
+
+from ._batches import collate
 from ._tokenize import UNK_ID
-from ._train import _autocast, collate
-from ._validation import resolve_device
+from ._train import autocast
+from ._validation import check_texts, resolve_device
 
 __all__ = ["explain", "explain_html"]
 
@@ -49,12 +55,10 @@ def _label_value(classes, j):
 def _prior_source(clf):
     """(token factors, label factors, token bias) of the planted L2R model, or None.
 
-    The static-score buffers of the attention hold exactly the planted factors
-    (also after ``load``); a model planted with ``static_scores=False`` has none,
-    and then the fitted LTR step (when still attached) supplies them.
+    The static-score buffers of the attention hold exactly the L2R factors; a model fitted
+    with ``static_scores=False`` has none, and then its fitted (or loaded) LTR step supplies
+    them. A model with neither (no stage-1 factors at all) has no prior.
     """
-    if not getattr(clf, "plant", True):
-        return None
     att = clf.net_.attention
     if att.has_static_scores:
         return (att.static_token_factors.detach().cpu().numpy(),
@@ -66,19 +70,50 @@ def _prior_source(clf):
     return None
 
 
+def _head_words(head, tokens_row, labels, scale):
+    """Per label, the document's words by their contribution to the head's weighted term."""
+    out = [[] for _ in labels]
+    if head.n_pairs == 0 or scale == 0:
+        return out
+    d, t, value = head.features(tokens_row[None])
+    ptr = head.token_ptr.cpu().numpy()
+    pair_label = head.pair_label.cpu().numpy()
+    weight = head.weight.detach().cpu().numpy()
+    n_vocab = head.idf.numel()
+    want = {int(j): r for r, j in enumerate(labels)}
+    for feature, v in zip(t.cpu().numpy(), value.cpu().numpy()):
+        lo, hi = ptr[feature], ptr[feature + 1]
+        for pair in range(lo, hi):
+            r = want.get(int(pair_label[pair]))
+            if r is not None:
+                word = int(feature) % n_vocab  # raw-tf features sit one vocabulary higher
+                out[r].append((word, float(scale * weight[pair] * v)))
+    merged = []
+    for pairs in out:
+        total = {}
+        for word, c in pairs:
+            total[word] = total.get(word, 0.0) + c
+        merged.append(sorted(total.items(), key=lambda kv: (-abs(kv[1]), kv[0])))
+    return merged
+
+
 def _analyse(clf, texts, top_labels):
     """Run the network with attention on every document.
 
-    Returns one dict per document with the read token ids and their offsets,
-    the ``top_labels`` most probable labels, their probabilities, and per label
-    the attention weight (and L2R prior score) of every read position.
+    Returns one dict per document with the read token ids and their offsets, the
+    ``top_labels`` most probable labels with their calibrated probabilities, decisions and
+    logit parts, and per label the attention weight (and L2R prior score) of every read
+    position and the head's words.
     """
-    texts = clf._predict_texts(texts)  # check_is_fitted + the text contract of predict
+    check_is_fitted(clf, "net_")
+    texts = check_texts(texts, allow_empty_corpus=True)
     top_labels = min(_check_count(top_labels, "top_labels"), clf.classes_.size)
     n_chunks = clf.max_chunks if clf.stateful else 1
     limit = clf.max_length * n_chunks
     tok = clf.tokenizer_
     prior_src = _prior_source(clf)
+    rule = clf.decision_rule_
+    scale = float(clf.net_.evidence.scale) if clf.net_.evidence.n_pairs else 0.0
 
     docs = []
     for text in texts:
@@ -105,13 +140,15 @@ def _analyse(clf, texts, top_labels):
                 # token c * max_length + i of the document.
                 chunked = [[d["ids"][s:s + m] for s in range(0, d["ids"].size, m)] for d in batch]
                 tokens = collate(chunked, m).to(device)
-                with _autocast(device, clf.mixed_precision):
-                    logits, weights = net(tokens, return_attention=True)
-                logits = logits.float().cpu()
-                top = torch.topk(logits, top_labels, dim=1)
+                with autocast(device, clf.mixed_precision):
+                    (attention, evidence), weights = net(tokens, return_attention=True,
+                                                         return_parts=True)
+                attention = attention.float().cpu().numpy().astype(np.float64)
+                evidence = evidence.float().cpu().numpy().astype(np.float64) * scale
+                logits = (attention + evidence).astype(np.float32)
                 for b, d in enumerate(batch):
-                    labels = top.indices[b].numpy()
-                    w = np.zeros((top_labels, d["ids"].size), dtype=np.float64)
+                    labels = np.argsort(-logits[b], kind="stable")[:top_labels]
+                    w = np.zeros((labels.size, d["ids"].size), dtype=np.float64)
                     for c, wc in enumerate(weights):
                         lo = c * m
                         hi = min(lo + m, d["ids"].size)
@@ -120,10 +157,15 @@ def _analyse(clf, texts, top_labels):
                         rows = wc[b][torch.as_tensor(labels, device=wc.device)]
                         w[:, lo:hi] = rows[:, : hi - lo].float().cpu().numpy()
                     d["labels"] = labels
-                    d["logits"] = top.values[b].numpy().astype(np.float64)
-                    d["proba"] = torch.sigmoid(top.values[b]).numpy().astype(np.float64)
+                    d["proba"] = rule.probabilities(logits[b][labels][None],
+                                                    columns=labels[None])[0]
+                    # As predict() decides, from the same logits.
+                    d["predicted"] = rule.decide(logits[b:b + 1]).toarray()[0][labels] > 0
+                    d["attention_part"] = attention[b][labels]
+                    d["head_part"] = evidence[b][labels]
                     # Float rounding can leave a weight a hair outside [0, 1].
                     d["weights"] = np.clip(w, 0.0, 1.0)
+                    d["head_words"] = _head_words(net.evidence, tokens[b].cpu(), labels, scale)
                     if prior_src is None:
                         d["priors"] = None
                     else:
@@ -136,7 +178,16 @@ def _analyse(clf, texts, top_labels):
     return docs
 
 
-def _public(doc, classes, top_tokens):
+def _shares(attention_part, head_part):
+    """The shares of a logit that come from the attention path and from the head (of the
+    absolute sum of the two parts; 1 and 0 without a head)."""
+    total = abs(attention_part) + abs(head_part)
+    if total == 0:
+        return 1.0, 0.0
+    return abs(attention_part) / total, abs(head_part) / total
+
+
+def _public(doc, classes, top_tokens, tok):
     """The explain() record of one analysed document."""
     out = []
     text = doc["text"]
@@ -155,10 +206,16 @@ def _public(doc, classes, top_tokens):
                 "end": int(e),
                 "prior": None if doc["priors"] is None else float(doc["priors"][r, i]),
             })
+        attention_share, head_share = _shares(doc["attention_part"][r], doc["head_part"][r])
         out.append({
             "label": _label_value(classes, j),
             "probability": float(doc["proba"][r]),
+            "predicted": bool(doc["predicted"][r]),
+            "attention_share": float(attention_share),
+            "head_share": float(head_share),
             "tokens": tokens,
+            "head_tokens": [{"token": tok.id_to_token(word), "contribution": c}
+                            for word, c in doc["head_words"][r][:top_tokens]],
         })
     return out
 
@@ -170,7 +227,7 @@ def explain(clf, X, *, top_labels=5, top_tokens=10):
     """
     top_tokens = _check_count(top_tokens, "top_tokens")
     docs = _analyse(clf, X, top_labels)
-    return [_public(d, clf.classes_, top_tokens) for d in docs]
+    return [_public(d, clf.classes_, top_tokens, clf.tokenizer_) for d in docs]
 
 
 # ----------------------------------------------------------------------------
@@ -356,14 +413,28 @@ def _render_table(att_rank, prior_rank, shared, planted):
     return f'<table class="cmp"><thead>{head}</thead><tbody>{body}</tbody></table>'
 
 
+def _render_head(head_words, tok, top_tokens):
+    """The evidence head's words of one label: their signed contributions to its logit."""
+    words = head_words[:top_tokens]
+    if not words:
+        return ""
+    cmax = max(abs(c) for _, c in words) or 1.0
+    rows = []
+    for k, (word, c) in enumerate(words):
+        bar = "a" if c >= 0 else "b"
+        rows.append(f'<tr><td class="rk">{k + 1}</td><td>{_e(tok.id_to_token(word))}'
+                    f'<span class="w">{c:+.3f}</span><span class="bar {bar}" '
+                    f'style="width: {abs(c) / cmax * 100:.0f}%"></span></td></tr>')
+    return ('<h3>Evidence head: weighted words</h3><table class="cmp"><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
 def _render_doc(n, doc, clf, gold, doc_id, top_tokens):
     tok = clf.tokenizer_
     classes = clf.classes_
-    # Decided as predict() decides: in logit space (probabilities saturate).
-    cut = clf._logit_threshold()
-    on = doc["logits"] >= (cut[doc["labels"]] if cut.ndim else cut)
-    thr = np.asarray(clf.threshold_, dtype=np.float64)
+    thr = np.asarray(clf.decision_rule_.threshold_, dtype=np.float64)
     planted = doc["priors"] is not None
+    known = {str(c) for c in classes.tolist()}
     gold_set = None if gold is None else {str(g) for g in gold}
     title = f"Document {n + 1}" + (f" &#8212; {_e(doc_id)}" if doc_id is not None else "")
     out = [f'<section class="doc" id="doc-{n}"><h2>{title}</h2>']
@@ -373,15 +444,17 @@ def _render_doc(n, doc, clf, gold, doc_id, top_tokens):
         info += f", the model read the first {read}"
     out.append(f'<div class="meta">{info}</div>')
     if gold_set is not None:
-        chips = "".join(f'<span class="chip">{_e(g)}</span>' for g in sorted(gold_set)) or "none"
+        chips = "".join(
+            f'<span class="chip">{_e(g)}</span>' if g in known else
+            f'<span class="chip" title="not one of the model\'s labels">{_e(g)} (unknown)</span>'
+            for g in sorted(gold_set)) or "none"
         out.append(f'<div class="gold">True labels: {chips}</div>')
     out.append('<div class="tabs">')
     name = f"doc{n}"
     for r, j in enumerate(doc["labels"]):
         label = _label_value(classes, j)
-        t = float(thr[j]) if thr.ndim else float(thr)
         cls = []
-        if on[r]:
+        if doc["predicted"][r]:
             cls.append("on")
         if gold_set is not None and str(label) in gold_set:
             cls.append("hit")
@@ -394,20 +467,26 @@ def _render_doc(n, doc, clf, gold, doc_id, top_tokens):
         label = _label_value(classes, j)
         t = float(thr[j]) if thr.ndim else float(thr)
         p = float(doc["proba"][r])
-        verdict = ('<b class="yes">predicted</b>' if on[r] else '<b class="no">not predicted</b>')
+        verdict = ('<b class="yes">predicted</b>' if doc["predicted"][r]
+                   else '<b class="no">not predicted</b>')
         if gold_set is not None:
             verdict += " &#183; " + ("a true label" if str(label) in gold_set else "not a true label")
+        att_share, head_share = _shares(doc["attention_part"][r], doc["head_part"][r])
         att_rank, prior_rank, shared, prior_words = _word_table(doc, r, tok, top_tokens)
         out.append('<div class="panel">')
         out.append(f'<div class="status">Label <b>{_e(label)}</b>: probability {p:.3f} '
-                   f'(threshold {t:.3f}), {verdict}</div>')
+                   f'(threshold {t:.2f}), {verdict}</div>')
+        if clf.net_.evidence.n_pairs:
+            out.append(f'<div class="status">Score: {att_share:.0%} from the attention '
+                       f'({doc["attention_part"][r]:+.2f}), {head_share:.0%} from the evidence '
+                       f'head ({doc["head_part"][r]:+.2f})</div>')
         out.append('<div class="cols">')
         out.append(f'<div class="text">{_render_text(doc, r, tok, prior_words)}</div>')
         out.append('<div class="side">')
         if planted:
-            out.append("<h3>Evidence words: prior vs trained</h3>")
+            out.append("<h3>Evidence words: prior vs trained attention</h3>")
         else:
-            out.append("<h3>Evidence words</h3>")
+            out.append("<h3>Evidence words of the attention</h3>")
         out.append(_render_table(att_rank, prior_rank, shared, planted))
         if planted:
             out.append(f'<div class="note">{len(shared)} of the top {top_tokens} words are in both '
@@ -415,8 +494,9 @@ def _render_doc(n, doc, clf, gold, doc_id, top_tokens):
                        f'document before training; attention: the share of the label&#8217;s '
                        f'attention on the word, summed over its occurrences.</div>')
         else:
-            out.append('<div class="note">This model was trained without planting '
-                       '(plant=False), so there is no L2R prior to compare with.</div>')
+            out.append('<div class="note">This model has no stage-1 factors, so there is no '
+                       'L2R prior to compare with.</div>')
+        out.append(_render_head(doc["head_words"][r], tok, top_tokens))
         out.append("</div></div></div>")
     out.append("</div></section>")
     return "\n".join(out)
@@ -435,11 +515,16 @@ def explain_html(clf, X, *, top_labels=5, top_tokens=10, ids=None, labels=None,
     for name, extra in (("ids", ids), ("labels", labels)):
         if extra is not None and len(extra) != len(docs):
             raise ValueError(f"{name} has {len(extra)} entries for {len(docs)} documents.")
+    if labels is not None:
+        _check_gold_labels(labels, clf.classes_)
     planted = _prior_source(clf) is not None
     n_top = min(top_labels, clf.classes_.size)
-    summary = (f"{len(docs)} document(s) &#183; {clf.classes_.size} labels &#183; "
-               f"{'planted attention (PLANT)' if planted else 'attention without planting'} "
-               f"&#183; top {n_top} labels per document")
+    model = "planted attention (PLANT)" if clf.plant else "attention from a random start"
+    if clf.net_.evidence.n_pairs:
+        model += f" + evidence head (weight {clf.evidence_scale_:g})"
+    summary = (f"{len(docs)} document(s) &#183; {clf.classes_.size} labels &#183; {model} "
+               f"&#183; top {n_top} labels per document &#183; calibrated probabilities, "
+               f"predicted when at least the threshold")
     legend = ('<div class="legend"><span class="swatch"></span> attention weight of the selected '
               'label (shade grows with the square root of the weight; outlined: its 3 strongest '
               'positions; hover for values)')
@@ -464,9 +549,29 @@ def explain_html(clf, X, *, top_labels=5, top_tokens=10, ids=None, labels=None,
     return "\n".join(parts)
 
 
+def _check_gold_labels(labels, classes):
+    """True labels named in another way than the model's labels (names against column
+    indices) would mark every right prediction wrong: refuse them instead."""
+    known = {str(c) for c in np.asarray(classes).tolist()}
+    given = {str(g) for doc_labels in labels for g in doc_labels}
+    if given and not given & known:
+        example = sorted(given)[:3]
+        kind = ("column indices" if np.asarray(classes).dtype.kind in "iu" else "names")
+        raise ValueError(
+            f"none of the true labels given ({example} ...) is one of the model's labels, "
+            f"which are {kind} such as {sorted(known)[:3]}. Fit with "
+            f"PlantClassifier(classes=label_names) to carry names, or give the labels as the "
+            f"model knows them.")
+
+
 def write_html(page, path):
-    """Write the page as UTF-8, creating the parent folder; return the Path."""
+    """Write the page as UTF-8 to ``path``, whose folder must exist; return the Path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist.")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory.")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
     return path

@@ -12,7 +12,9 @@ from ._input import PlantInput
 from ._ltr import RankingData, evaluate_ranker, split_graded_pairs, train_factor_ranker
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._nn import FactorRanker
-from ._validation import _is_label_lists, check_targets, check_texts, resolve_device
+from ._validation import (
+    _is_label_lists, check_targets, check_texts, label_position, resolve_device,
+)
 
 __all__ = ["LTRPretrainer", "fitted_mi_for"]
 
@@ -122,6 +124,11 @@ class LTRPretrainer(TransformerMixin, BaseEstimator):
     mi_ : MIInitializer
         The fitted MI step whose grades were learnt (and whose tokenizer is shared).
     classes_ : ndarray
+    validation_lists_ : tuple of ndarray or None
+        The fixed held-out ranking lists (labels, tokens, grades, mask) that
+        :meth:`holdout_ndcg` scores.
+    random_seed_ : int
+        The seed this fit drew its initial factors and lists from.
 
     See Also
     --------
@@ -249,8 +256,8 @@ class LTRPretrainer(TransformerMixin, BaseEstimator):
         self.mi_ = mi
         self.classes_ = classes
         # Kept so holdout_ndcg can rescore the same lists at another k.
-        self._validation_lists = data.validation
-        self._seed = seed
+        self.validation_lists_ = data.validation
+        self.random_seed_ = seed
         return self
 
     def transform(self, X):
@@ -267,7 +274,7 @@ class LTRPretrainer(TransformerMixin, BaseEstimator):
     def scores(self, label):
         """L2R score of every vocabulary word for one label (index or name)."""
         check_is_fitted(self, "token_factors_")
-        j = self.mi_._label_index(label)
+        j = label_position(self.classes_, label)
         return self.token_factors_ @ self.label_factors_[j] + self.token_bias_ + self.label_bias_[j]
 
     def top_tokens(self, label, n=10):
@@ -291,7 +298,7 @@ class LTRPretrainer(TransformerMixin, BaseEstimator):
         import torch
 
         n_tokens, n_labels = self.token_factors_.shape[0], self.label_factors_.shape[0]
-        gen = torch.Generator().manual_seed(self._seed)
+        gen = torch.Generator().manual_seed(self.random_seed_)
         model = FactorRanker(n_tokens, n_labels, self.n_factors, generator=gen)
         if not untrained:
             with torch.no_grad():
@@ -299,5 +306,5 @@ class LTRPretrainer(TransformerMixin, BaseEstimator):
                 model.label_factors.copy_(torch.as_tensor(self.label_factors_))
                 model.token_bias.copy_(torch.as_tensor(self.token_bias_))
                 model.label_bias.copy_(torch.as_tensor(self.label_bias_))
-        return evaluate_ranker(model, self._validation_lists, k=k, gain=self.gain,
+        return evaluate_ranker(model, self.validation_lists_, k=k, gain=self.gain,
                                device=torch.device("cpu"))

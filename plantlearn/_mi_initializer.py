@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._input import PlantInput
 from ._mi import NORMALIZATIONS, binary_document_term_matrix, log_scale_grades, mutual_information
 from ._tokenize import TextTokenizer
-from ._validation import check_targets, check_texts
+from ._validation import check_targets, check_texts, label_position
 
 __all__ = ["MIInitializer"]
 
@@ -218,18 +218,6 @@ class MIInitializer(TransformerMixin, BaseEstimator):
         texts = check_texts(X.texts if isinstance(X, PlantInput) else X, allow_empty_corpus=True)
         return PlantInput(texts, mi=self)
 
-    def _label_index(self, label):
-        """Column index of a label: an int is a column index, anything else a name."""
-        n = self.classes_.size
-        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
-            if not 0 <= label < n:
-                raise ValueError(f"label index {label} is out of range [0, {n}).")
-            return int(label)
-        hits = np.flatnonzero(self.classes_ == label)
-        if hits.size == 0:
-            raise ValueError(f"unknown label {label!r}; it is not one of the training labels.")
-        return int(hits[0])
-
     def top_tokens(self, label, n=10):
         """The label's best words with their normalised MI, best first.
 
@@ -245,7 +233,7 @@ class MIInitializer(TransformerMixin, BaseEstimator):
             Empty for a label without training documents.
         """
         check_is_fitted(self, "mi_")
-        j = self._label_index(label)
+        j = label_position(self.classes_, label)
         s, e = self.mi_.indptr[j], self.mi_.indptr[j + 1]
         cols = self.mi_.indices[s:e]
         vals = self.mi_.data[s:e]

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ._head import EvidenceHead
+
 __all__ = [
     "FactorRanker",
     "GRUEncoder",
@@ -18,7 +20,7 @@ __all__ = [
     "TransformerEncoder",
     "LabelAttention",
     "PlantNet",
-    "EvidenceHead",
+    "plant_attention",
     "build_encoder",
 ]
 
@@ -201,30 +203,26 @@ class LabelAttention(nn.Module):
             bound = 1.0 / math.sqrt(self.output_weight.shape[1])
             self.output_weight.uniform_(-bound, bound, generator=generator)
 
-    def plant(self, token_factors, label_factors, token_bias, *, plant_keys=True,
-              static_scores=True):
-        """Initialise queries (and keys) from L2R factors; optionally add static scores."""
+    def plant(self, token_factors, label_factors, *, plant_keys=True):
+        """Start the queries at the L2R label factors ``v`` and (``plant_keys``) the keys at
+        the token factors ``u``, so that ``q_l . key_t = u_t . v_l`` at step 0."""
         u = torch.as_tensor(token_factors, dtype=torch.float32)
         v = torch.as_tensor(label_factors, dtype=torch.float32)
-        b = torch.as_tensor(token_bias, dtype=torch.float32)
         with torch.no_grad():
             self.queries.copy_(v)
             if plant_keys:
                 self.key_embedding.weight.copy_(u)
                 self.key_embedding.weight[0].zero_()
                 self.key_proj.weight.zero_()
-        if static_scores:
-            dev = self.queries.device
-            self.static_token_factors = u.clone().to(dev)
-            self.static_label_factors = v.clone().to(dev)
-            b = b.clone()
-            if plant_keys:
-                # The planted path q.k already equals u.v at step 0, so the logits
-                # are u.v (learnt) + u.v (static) + bias: doubling the bias makes
-                # them exactly twice the L2R score, i.e. the same ranking.
-                b = 2.0 * b
-            b[0] = 0.0
-            self.static_token_bias = b.to(dev)
+
+    def set_static_scores(self, token_factors, label_factors, token_bias):
+        """Add the frozen score ``u_t . v_l + b_t`` of every input word to the logits."""
+        dev = self.queries.device
+        self.static_token_factors = torch.as_tensor(token_factors, dtype=torch.float32).clone().to(dev)
+        self.static_label_factors = torch.as_tensor(label_factors, dtype=torch.float32).clone().to(dev)
+        b = torch.as_tensor(token_bias, dtype=torch.float32).clone()
+        b[0] = 0.0  # padding
+        self.static_token_bias = b.to(dev)
 
     def logits(self, tokens, states, mask):
         """Attention logits (n, L, T) in float32, padding at a large negative value."""
@@ -246,133 +244,28 @@ class LabelAttention(nn.Module):
         return s
 
 
-def _l2_rows(value, row, n_rows):
-    """``value`` divided by the L2 norm of its row's values (rows given per entry)."""
-    sq_norm = torch.zeros(n_rows, device=value.device).index_add_(0, row, value * value)
-    return value / sq_norm.clamp_min(1e-12).sqrt()[row]
+def plant_attention(attention, token_factors, label_factors, token_bias, *, plant,
+                    plant_keys, static_scores, generator):
+    """Initialise label-wise attention: the one place that decides how attention starts.
 
-
-class EvidenceHead(nn.Module):
-    """A sparse linear term per label over its evidence words.
-
-    Every (label, word) pair given gets one weight (stage 1's MI words, or for the
-    no-planting control the words that co-occur with the label in training); a label's
-    logit gains the weighted sum of its selected words' tf-idf values in the
-    document: ``(1 + log tf) * idf``, L2-normalised over all the document's
-    known words, as in the tf-idf linear models (binary presence makes a much
-    weaker linear model: long documents fire every cue at full strength). The
-    term starts at zero, so it leaves the planted model's start unchanged; it
-    gives each label a direct, linear path to its evidence words next to the
-    attention path, which the attention's single context vector per label
-    cannot express for labels with several independent cues. Its size is the
-    number of pairs (at most labels x 1,000 words: top_k MI words, plus frequent
-    co-occurring words for labels with many documents), never labels x vocabulary.
-
-    Its weights come either from a convex fit before the network trains (linear
-    SVMs, ``_linear.fit_restricted_svms``; the head then also has a per-label
-    ``bias`` and stays frozen), or from gradient training beside the attention
-    (residual on top of the attention path, or jointly with it: the training
-    loop's choice, ``_train._loss``; ``bias`` stays zero). ``scale`` weighs the
-    head's term in the final logits; the training loop picks it on validation
-    data (0 switches the head off where it does not generalise).
+    The attention always gets a random start first (drawn from ``generator``). With
+    ``plant`` the queries (and with ``plant_keys`` the keys) are then set from the L2R
+    factors; ``static_scores`` adds the frozen L2R score of each input word to the logits
+    whether or not the attention was planted, so that ``plant=False`` is the same network
+    with a random start only (the paper's control). The L2R factors may be None when
+    neither option needs them.
     """
-
-    def __init__(self, n_labels, *, raw_tf=False):
-        super().__init__()
-        self.n_labels = n_labels
-        # With raw_tf every word has two features: its sublinear tf-idf (word id t) and
-        # its raw-count tf-idf (id t + vocabulary size), each vector L2-normalised and
-        # both scaled by 1/sqrt(2); a label's pairs then name either or both.
-        self.raw_tf = raw_tf
-        self.weight = nn.Parameter(torch.zeros(0))
-        # Pairs sorted by word: the pairs of word t are pair_label[token_ptr[t]:token_ptr[t+1]].
-        self.register_buffer("pair_label", torch.zeros(0, dtype=torch.long))
-        self.register_buffer("token_ptr", torch.zeros(1, dtype=torch.long))
-        self.register_buffer("idf", torch.zeros(0))
-        self.register_buffer("bias", torch.zeros(n_labels))
-        self.register_buffer("scale", torch.ones(()))
-
-    @property
-    def n_pairs(self):
-        return self.weight.numel()
-
-    def pair_tokens(self):
-        """The word id of every pair, in the head's order (the inverse of ``token_ptr``)."""
-        ptr = self.token_ptr.cpu()
-        return torch.repeat_interleave(torch.arange(ptr.numel() - 1), torch.diff(ptr)).numpy()
-
-    def set_pairs(self, pair_label, token_ptr, idf, weight=None, bias=None):
-        """Install the pairs (labels grouped by word), the words' idf, and weights (default 0)."""
-        dev = self.weight.device
-        self.pair_label = torch.as_tensor(pair_label, dtype=torch.long).to(dev)
-        self.token_ptr = torch.as_tensor(token_ptr, dtype=torch.long).to(dev)
-        self.idf = torch.as_tensor(idf, dtype=torch.float32).to(dev)
-        if weight is None:
-            weight = torch.zeros(self.pair_label.numel())
-        self.weight = nn.Parameter(torch.as_tensor(weight, dtype=torch.float32).to(dev).clone())
-        if bias is not None:
-            self.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-
-    def feature_pairs(self, labels, words, n_vocab):
-        """(label, feature) pairs for (label, word) pairs, and the number of features.
-
-        Without ``raw_tf`` a feature is the word itself; with it each pair names both of
-        its word's features (sublinear ``t`` and raw-count ``t + n_vocab``).
-        """
-        labels, words = np.asarray(labels), np.asarray(words)
-        if not self.raw_tf:
-            return labels, words, n_vocab
-        return (np.concatenate([labels, labels]), np.concatenate([words, words + n_vocab]),
-                2 * n_vocab)
-
-    @property
-    def n_features(self):
-        """Columns of the head's feature space: the vocabulary, twice with ``raw_tf``."""
-        return self.idf.numel() * (2 if self.raw_tf else 1)
-
-    def features(self, tokens):
-        """Distinct (document, feature) occurrences and their normalised tf-idf values.
-
-        A feature is a word id; with ``raw_tf`` also the word id plus the vocabulary size
-        for the word's raw-count tf-idf.
-        """
-        n = tokens.shape[0]
-        flat = tokens.reshape(n, -1)
-        n_vocab = self.idf.numel()
-        known = flat > 1  # padding and unknown words carry no evidence
-        doc = torch.arange(n, device=tokens.device)[:, None].expand_as(flat)
-        keys, tf = torch.unique(doc[known] * n_vocab + flat[known], return_counts=True)
-        d, t = keys // n_vocab, keys % n_vocab
-        tf = tf.float()
-        value = _l2_rows((1.0 + torch.log(tf)) * self.idf[t], d, n)
-        if not self.raw_tf:
-            return d, t, value
-        raw = _l2_rows(tf * self.idf[t], d, n)
-        half = 0.5 ** 0.5
-        return torch.cat([d, d]), torch.cat([t, t + n_vocab]), torch.cat([value, raw]) * half
-
-    def forward(self, tokens):
-        """Logit contributions (n, L) of documents given as token ids (n, ...)."""
-        n = tokens.shape[0]
-        out = torch.zeros(n, self.n_labels, device=tokens.device, dtype=torch.float32)
-        if self.n_pairs == 0:
-            return out
-        out += self.bias
-        d, t, value = self.features(tokens)
-        start, stop = self.token_ptr[t], self.token_ptr[t + 1]
-        counts = stop - start
-        total = int(counts.sum())
-        if total == 0:
-            return out
-        # Expand every (document, word) into the word's pairs without a Python loop.
-        rep_doc = torch.repeat_interleave(d, counts)
-        rep_value = torch.repeat_interleave(value, counts)
-        offsets = torch.arange(total, device=tokens.device) - torch.repeat_interleave(
-            torch.cumsum(counts, 0) - counts, counts)
-        pair = torch.repeat_interleave(start, counts) + offsets
-        out.index_put_((rep_doc, self.pair_label[pair]), self.weight[pair] * rep_value,
-                       accumulate=True)
-        return out
+    attention.reset_random(generator)
+    if plant:
+        attention.plant(token_factors, label_factors, plant_keys=plant_keys)
+    if static_scores:
+        bias = torch.as_tensor(token_bias, dtype=torch.float32)
+        if plant and plant_keys:
+            # The planted path q.k already equals u.v at step 0, so the logits are u.v
+            # (learnt) + u.v (static) + bias: doubling the bias makes them exactly twice the
+            # L2R score, i.e. the L2R model's ranking.
+            bias = 2.0 * bias
+        attention.set_static_scores(token_factors, label_factors, bias)
 
 
 class PlantNet(nn.Module):
@@ -397,22 +290,6 @@ class PlantNet(nn.Module):
         )
         self.evidence = EvidenceHead(n_labels, raw_tf=evidence_raw_tf)
 
-    def set_evidence_pairs(self, labels, tokens, n_tokens, idf, weights=None, bias=None):
-        """Give the evidence head its (label, word) pairs and the words' idf.
-
-        ``weights`` (one per pair, in the order given) and the per-label ``bias``
-        install a fitted linear model; without them the head starts at zero.
-        """
-        labels = torch.as_tensor(labels, dtype=torch.long)
-        tokens = torch.as_tensor(tokens, dtype=torch.long)
-        order = torch.argsort(tokens * (labels.max().item() + 1 if labels.numel() else 1) + labels)
-        counts = torch.bincount(tokens, minlength=n_tokens)
-        ptr = torch.zeros(n_tokens + 1, dtype=torch.long)
-        ptr[1:] = torch.cumsum(counts, 0)
-        if weights is not None:
-            weights = torch.as_tensor(weights, dtype=torch.float32)[order]
-        self.evidence.set_pairs(labels[order], ptr, idf, weight=weights, bias=bias)
-
     def encode(self, tokens):
         mask = tokens != 0
         x = self.dropout(self.embedding(tokens))
@@ -423,7 +300,9 @@ class PlantNet(nn.Module):
         """Logits (n, L) of documents given as token ids (n, T) or chunks (n, C, T).
 
         ``return_parts=True`` returns the attention path's logits and the evidence
-        head's unscaled term separately (their scaled sum is the usual output).
+        head's unscaled term separately (their scaled sum is the usual output);
+        ``return_attention=True`` returns ``(output, weights)``, the final attention
+        weights of every chunk (None for an empty chunk).
         ``with_evidence=False`` leaves the head out (its term is zero): training
         beside a frozen head needs the attention path only.
         """
@@ -476,19 +355,21 @@ class PlantNet(nn.Module):
         logits = (context * att.output_weight.float()).sum(dim=-1) + att.output_bias.float()
         evidence = self.evidence(tokens) if with_evidence else torch.zeros_like(logits)
         if return_parts:
-            return logits, evidence
-        logits = logits + self.evidence.scale * evidence
+            out = (logits, evidence)
+        else:
+            out = logits + self.evidence.scale * evidence
         if return_attention:
             # Final normalised weights per chunk: p_c * exp(max_c - max_final) / norm.
-            out = []
+            weights_out = []
             for w in weights:
                 if w is None:
-                    out.append(None)
+                    weights_out.append(None)
                     continue
                 p, m = w
-                out.append(p * torch.exp(m - run_max)[..., None] / norm.clamp_min(1e-20)[..., None])
-            return logits, out
-        return logits
+                weights_out.append(p * torch.exp(m - run_max)[..., None]
+                                   / norm.clamp_min(1e-20)[..., None])
+            return out, weights_out
+        return out
 
     def init_output_bias(self, prior):
         """Start every label's logit at its log prior odds."""

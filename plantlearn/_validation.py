@@ -10,7 +10,8 @@ from numbers import Number
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["check_texts", "check_targets", "targets_to_format", "resolve_device"]
+__all__ = ["check_texts", "check_targets", "targets_to_format", "resolve_device",
+           "label_position"]
 
 
 def check_texts(X, *, name="X", allow_empty_corpus=False):
@@ -214,3 +215,17 @@ def resolve_device(device):
             f"machine; use device='auto' or 'cpu'."
         )
     return dev
+
+
+def label_position(classes, label):
+    """Column index of a label: an int is a column index, anything else a name in ``classes``."""
+    classes = np.asarray(classes)
+    n = classes.size
+    if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
+        if not 0 <= label < n:
+            raise ValueError(f"label index {label} is out of range [0, {n}).")
+        return int(label)
+    hits = np.flatnonzero(classes == label)
+    if hits.size == 0:
+        raise ValueError(f"unknown label {label!r}; it is not one of the training labels.")
+    return int(hits[0])

@@ -15,6 +15,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import sys
 import time
 import warnings
@@ -190,13 +191,8 @@ def parse_assignments(items):
 
 
 def configure(clf, params):
-    """``clf.set_params(**params)``, creating the nested stage 1 steps on demand."""
-    from . import LTRPretrainer, MIInitializer
-
-    nested = {"ltr": LTRPretrainer, "mi": MIInitializer}
-    for prefix, cls in nested.items():
-        if any(name.startswith(prefix + "__") for name in params) and getattr(clf, prefix) is None:
-            clf.set_params(**{prefix: cls()})
+    """``clf.set_params(**params)`` with the ``--set`` values; nested stage-1 parameters
+    (``mi__top_k``) work on a default classifier. The benchmarks use it too."""
     try:
         clf.set_params(**params)
     except ValueError as exc:
@@ -235,13 +231,14 @@ def _batches(n, size):
         yield slice(start, min(n, start + size))
 
 
-def _logits(clf, texts):
-    """decision_function over all documents, batch by batch (float32); ranking by logits
-    is ranking by probabilities, and ``clf._decide`` thresholds them."""
-    out = np.zeros((len(texts), clf.classes_.size), dtype=np.float32)
+def _rank_and_proba(clf, texts):
+    """decision_function (ranking scores) and predict_proba of all documents, from one
+    forward pass per batch; ``predict`` is exactly ``proba >= clf.threshold_``."""
+    scores = np.zeros((len(texts), clf.classes_.size), dtype=np.float32)
     for sl in _batches(len(texts), _PREDICT_BATCH):
-        out[sl] = clf.decision_function(texts[sl])
-    return out
+        scores[sl] = clf.decision_function(texts[sl])
+    return scores, clf.decision_rule_.probabilities(scores)
+
 
 
 def _label_matrix(labels, classes):
@@ -287,6 +284,7 @@ def cmd_fit(args):
         # Progress of the L2R stage too (a parameter set by --set still wins).
         clf.set_params(ltr=LTRPretrainer(verbose=1))
     configure(clf, params)
+    _check_model_path(args.model)
     ids, texts, labels = _read(args, args.train, need_labels=True)
     dev = None
     if args.validation_file is not None:
@@ -303,32 +301,52 @@ def cmd_fit(args):
     return 0
 
 
+def _check_model_path(path):
+    """Refuse a model path that save() would refuse, before hours of training."""
+    from ._persist import check_save_target
+
+    check_save_target(Path(path))
+
+
 def _fit_report_dev(clf, dev):
-    """Score the validation file; retune a tuned threshold on it (never on test)."""
+    """Recalibrate on the validation file (never the test file) and score it."""
     _, texts, labels = dev
     Y, unknown = _label_matrix(labels, clf.classes_)
     if unknown:
         _log(f"validation file: ignoring {len(unknown)} label(s) the training data lack")
-    logits = _logits(clf, texts)
-    if isinstance(clf.threshold, str) and Y.nnz:
-        old = clf._threshold_repr()
-        clf.threshold_ = clf._threshold_from_logits(logits, Y)
-        _log(f"threshold tuned on the validation file: {old} -> {clf._threshold_repr()}")
-    rows = _scores(Y, logits, clf, ks=(1, 5))
+    if Y.nnz:
+        known = [[lab for lab in labs if str(lab) in _class_names(clf)] for labs in labels]
+        clf.calibrate(texts, _as_fit_target(clf, known, Y))
+        _log("calibration and decision rule fitted again on the validation file")
+    rows = _scores(Y, *_rank_and_proba(clf, texts), clf, ks=(1, 5))
     _log("validation file:\n" + _format_scores(rows))
 
 
-def _scores(Y, logits, clf, ks):
+def _class_names(clf):
+    return {str(c) for c in clf.classes_.tolist()}
+
+
+def _as_fit_target(clf, labels, Y):
+    """Labels in the format the model was fitted on (the CLI fits on label lists)."""
+    if clf.target_format_ != "labels":
+        return Y
+    by_name = {str(c): c for c in clf.classes_.tolist()}
+    return [[by_name[str(lab)] for lab in labs] for labs in labels]
+
+
+def _scores(Y, scores, proba, clf, ks):
+    from scipy import sparse
+
     from .metrics import macro_f1, micro_f1, ndcg_at_k, precision_at_k
 
-    pred = clf._decide(logits)
+    pred = sparse.csr_matrix(proba >= clf.threshold_)  # what predict() returns
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined metrics (no positives) print as 0
         for k in ks:
-            rows.append((f"P@{k}", precision_at_k(Y, logits, k=k)))
+            rows.append((f"P@{k}", precision_at_k(Y, scores, k=k)))
         for k in ks:
-            rows.append((f"nDCG@{k}", ndcg_at_k(Y, logits, k=k)))
+            rows.append((f"nDCG@{k}", ndcg_at_k(Y, scores, k=k)))
         rows.append(("micro-F1", micro_f1(Y, pred)))
         rows.append(("macro-F1", macro_f1(Y, pred, labels="present")))
     return rows
@@ -340,8 +358,6 @@ def _format_scores(rows):
 
 
 def cmd_predict(args):
-    from ._classifier import _sigmoid
-
     clf = _load_model(args.model)
     ids, texts, _ = _read(args, args.input)
     if args.top_k < 1:
@@ -351,18 +367,21 @@ def cmd_predict(args):
     out = sys.stdout if args.output is None else open(args.output, "w", encoding="utf-8")
     try:
         for sl in _batches(len(texts), _PREDICT_BATCH):
-            logits = clf.decision_function(texts[sl])
-            proba = _sigmoid(logits)
-            predicted = clf._decide(logits)
-            # Same ranking as predict_topk (one forward pass gives both outputs).
-            top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+            scores = clf.decision_function(texts[sl])
+            proba = clf.decision_rule_.probabilities(scores)  # = predict_proba, same pass
+            predicted = proba >= clf.threshold_  # what predict() returns
+            # The ranking of predict_topk.
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             for row, doc_id in enumerate(ids[sl]):
                 p = proba[row]
                 record = {
                     "id": doc_id,
                     "labels": [classes[j] for j in top[row]],
                     "probabilities": [round(float(p[j]), 6) for j in top[row]],
-                    "predicted": [classes[j] for j in predicted[row].indices],
+                    "predicted": [classes[j] for j in np.flatnonzero(predicted[row])],
+                    # predict() is exactly probability >= threshold, label by label.
+                    "threshold": (round(float(clf.threshold_), 6) if np.ndim(clf.threshold_) == 0
+                                  else [round(float(clf.threshold_[j]), 6) for j in top[row]]),
                 }
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
@@ -383,18 +402,19 @@ def cmd_evaluate(args):
     if unknown:
         _log(f"note: ignoring {len(unknown)} test label(s) the model was not trained on, "
              f"e.g. {sorted(map(str, unknown))[:5]}")
-    logits = _logits(clf, texts)
+    scores, proba = _rank_and_proba(clf, texts)
     ks = [min(k, clf.classes_.size) for k in ks]
     print(f"{len(texts)} documents, {clf.classes_.size} labels")
-    print(_format_scores(_scores(Y, logits, clf, ks)))
+    print(_format_scores(_scores(Y, scores, proba, clf, ks)))
     if args.train is not None:
         _, _, train_labels = _read(args, args.train, need_labels=True)
         Y_train, _ = _label_matrix(train_labels, clf.classes_)
-        pred = clf._decide(logits)
+        from scipy import sparse
+
+        pred = sparse.csr_matrix(proba >= clf.threshold_)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # recall@k needs only the order, which logits and probabilities share.
-            rows = frequency_bucket_report(Y, logits, Y_train, y_pred=pred, k=max(ks))
+            rows = frequency_bucket_report(Y, scores, Y_train, y_pred=pred, k=max(ks))
         print(f"\nby label frequency in {args.train}:")
         print(format_report(rows))
     return 0
@@ -403,6 +423,9 @@ def cmd_evaluate(args):
 def cmd_explain(args):
     from ._explain import write_html
 
+    out = Path(args.html)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {out}: the folder {out.parent} does not exist.")
     clf = _load_model(args.model)
     ids, texts, labels = _read(args, args.input)
     if args.limit is not None:
@@ -503,8 +526,8 @@ def build_parser():
                    help="a PlantClassifier parameter, e.g. --set max_iter=5 --set "
                         "ltr__n_factors=32 (repeatable; values are Python literals)")
     p.add_argument("--validation-file", metavar="DEV",
-                   help="labelled file scored after training; a tuned threshold "
-                        "('auto'/'per_label') is retuned on it")
+                   help="labelled file (never the test file) on which the calibration "
+                        "and decision rule are fitted again after training, then scored")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     _add_columns(p)
     p.set_defaults(func=cmd_fit)
@@ -585,6 +608,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{_PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`plantlearn predict ... | head`): stop quietly, and point
+        # stdout at /dev/null so that the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     finally:
         if old_threads is not None:
             import torch

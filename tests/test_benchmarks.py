@@ -223,29 +223,6 @@ def test_compare_runs_the_neural_comparator_once_per_seed(monkeypatch):
                      ("plant", 7), ("control", 7), ("lml_bigru_lwan", 7)]
 
 
-def test_mix_table_scores_each_rule_at_its_mix_weight(tmp_path, monkeypatch):
-    """head_scale_analysis --mix-table: the cut mix each rule takes for a carve's positive
-    count (the table in docs/benchmarks.md that chose threshold="auto"'s rule)."""
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
-    import head_scale_analysis as hsa
-
-    def run(n_positive):
-        # micro-F1 of the mix at weight lam is lam itself, so each cell shows its lam.
-        mix = [{"lam": lam, "micro_f1": lam, "macro_f1": 0.5, "rare_f1": 0.25}
-               for lam in hsa.MIX]
-        return {"n_train_docs": 50, "n_carve_docs": 5,
-                "decision": {"n_carve_positives": n_positive, "mix": mix}}
-
-    path = tmp_path / "mix.json"
-    path.write_text(json.dumps({"dataset": "toy", "model": "plant", "runs": [run(40), run(120)]}))
-    row = hsa.mix_table([path]).splitlines()[-1]
-    cells = dict(zip(hsa.MIX_RULES, [c.strip() for c in row.split("|")[2:-2]]))
-    assert row.startswith("| toy 50, plant (5; 40 / 120) |")
-    assert cells["switch at 100 (b44cf6d)"].startswith("50.0 ± 70.7 /")  # lam 0 and 1
-    assert cells["mix n/200 (c006458)"].startswith("40.0 ± 28.3 /")  # lam 0.2 and 0.6
-    assert cells["cardinality cut"].startswith("0.0 ± 0.0 / 50.0 ± 0.0 / 25.0 ± 0.0")
-
-
 def test_merged_learning_curve_pools_seeds_and_lets_later_files_replace_runs(monkeypatch):
     """plot_results.py --merge: one curve from several files of a dataset; a run of the same
     model, fraction and seed in a later file replaces the earlier one."""
@@ -270,19 +247,3 @@ def test_merged_learning_curve_pools_seeds_and_lets_later_files_replace_runs(mon
     assert control["p@5"] == pytest.approx(0.20)
     with pytest.raises(SystemExit, match="one dataset"):
         plot_results.merged_learning_curve([old, record([], name="codiesp")])
-
-
-def test_head_tf_analysis_scores_both_recipes_on_carve_and_held_out(monkeypatch):
-    """head_tf_analysis: the head fitted on 90% of the subset, scored on the 10% carve and on
-    held-out documents, for each term-frequency recipe; on a corpus with planted evidence
-    words both rank far above chance."""
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
-    import head_tf_analysis as hta
-    from plantlearn.datasets import make_multilabel_text
-
-    X, Y = make_multilabel_text(n_samples=260, n_labels=6, random_state=0)
-    out = hta.score_recipes(X[:200], Y[:200], X[200:], Y[200:], seed=0)
-    assert (out["n_fit_docs"], out["n_carve_docs"]) == (180, 20)
-    for recipe in hta.RECIPES:
-        assert out[recipe]["held_ndcg@5"] > 0.8
-        assert 0.0 <= out[recipe]["carve_ndcg@5"] <= 1.0

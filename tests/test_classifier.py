@@ -15,9 +15,10 @@ import scipy.sparse as sp
 import torch
 from scipy.special import expit
 
-import plantlearn._classifier as classifier_module
+import plantlearn._decision as decision_module
+import plantlearn._persist as persist_module
 from plantlearn import LTRPretrainer, MIInitializer, PlantClassifier
-from plantlearn._nn import PlantNet, TransformerEncoder
+from plantlearn._nn import PlantNet, TransformerEncoder, plant_attention
 from plantlearn.datasets import make_multilabel_text
 
 N_DOCS, N_LABELS = 60, 4
@@ -80,7 +81,7 @@ def _expected(model, X, threshold=None):
     from scipy.special import expit
 
     threshold = model.threshold_ if threshold is None else threshold
-    return expit(model.decision_function(X).astype(np.float64)) >= threshold
+    return model.predict_proba(X) >= threshold
 
 
 def test_label_lists_in_label_lists_out(data, label_lists):
@@ -128,31 +129,34 @@ def test_sparse_in_sparse_out(clf, data):
     np.testing.assert_array_equal(pred.toarray(), _expected(clf, X[:10]))
 
 
-def test_fixed_and_per_label_thresholds(data):
+def test_a_fixed_threshold_cuts_the_calibrated_probabilities(data):
     X, Y = data
     fixed = small_clf(threshold=0.3).fit(X, Y)
     assert fixed.threshold_ == 0.3
-    per_label = small_clf(threshold="per_label").fit(X, Y)
-    assert np.shape(per_label.threshold_) == (N_LABELS,)
-    np.testing.assert_array_equal(per_label.predict(X).toarray(), _expected(per_label, X))
+    np.testing.assert_array_equal(fixed.predict(X).toarray(), _expected(fixed, X, 0.3))
+    for removed in ("global", "per_label", 0.0, 1.0):
+        with pytest.raises(ValueError, match="threshold"):
+            small_clf(threshold=removed).fit(X, Y)
 
 
 def test_a_threshold_equal_to_a_documents_probability_predicts_it(clf, data):
-    """Tuned thresholds are often validation probabilities themselves: a document exactly at
-    the threshold is predicted (probability >= threshold), whatever the logit round trip."""
-    from copy import deepcopy
+    """A document whose calibrated probability equals the threshold is predicted
+    (probability >= threshold), whatever the rounding; and the default rule predicts exactly
+    the documents at or above the cut (probability at least 0.5)."""
+    from plantlearn._decision import DecisionRule
 
     X, _ = data
-    logits = clf.decision_function(X).astype(np.float64)
-    model = deepcopy(clf)
-    for i in range(N_DOCS):
-        model.threshold_ = expit(logits[i])  # one threshold per label: document i's
-        decided = model.predict(X).toarray()
-        assert decided[i].all(), i
-        np.testing.assert_array_equal(decided, _expected(model, X))
-    # A threshold of 1 (a hopeless label) still predicts nothing; 0 predicts everything.
-    model.threshold_ = np.array([1.0, 0.0, 1.0, 0.0])
-    assert model.predict(X).toarray().tolist() == [[0, 1, 0, 1]] * N_DOCS
+    logits = clf.decision_function(X)
+    rule = clf.decision_rule_
+    proba = rule.probabilities(logits)
+    for i in range(0, N_DOCS, 7):
+        for j in range(N_LABELS):
+            at = DecisionRule(rule.cuts_, rule.knots_, rule.values_, proba[i, j])
+            decided = at.decide(logits).toarray()
+            assert decided[i, j]
+            np.testing.assert_array_equal(decided, at.probabilities(logits) >= proba[i, j])
+    np.testing.assert_array_equal(rule.decide(logits).toarray(), proba >= 0.5)
+    np.testing.assert_array_equal(proba >= 0.5, rule.margins(logits) >= 0)
 
 
 def test_predict_proba_and_decision_function(clf, data):
@@ -161,7 +165,13 @@ def test_predict_proba_and_decision_function(clf, data):
     assert proba.shape == (N_DOCS, N_LABELS) and isinstance(proba, np.ndarray)
     assert np.all((proba > 0) & (proba < 1))
     logits = clf.decision_function(X)
-    np.testing.assert_allclose(expit(logits), proba, rtol=1e-6, atol=1e-7)
+    assert logits.shape == proba.shape
+    # Each label's probability increases with its logit (the calibration is monotone).
+    for j in range(N_LABELS):
+        order = np.argsort(logits[:, j], kind="stable")
+        assert np.all(np.diff(proba[order, j]) >= 0)
+    # predict is exactly predict_proba >= threshold_, label by label.
+    np.testing.assert_array_equal(clf.predict(X).toarray().astype(bool), proba >= clf.threshold_)
     # Documents are scored independently of their batch mates and of the batch order.
     np.testing.assert_allclose(clf.predict_proba(X[5:8]), proba[5:8], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(clf.predict_proba(X[::-1]), proba[::-1], rtol=1e-5, atol=1e-6)
@@ -183,15 +193,16 @@ def test_score_is_subset_accuracy_for_every_target_format(data, label_lists):
         dense.score(X, Y[:, :3])
 
 
-def test_predict_topk_is_best_first_and_matches_predict_proba(clf, data):
+def test_predict_topk_ranks_by_decision_function_with_predict_probas_values(clf, data):
     X, _ = data
     proba = clf.predict_proba(X)
+    scores = clf.decision_function(X)
     idx, top = clf.predict_topk(X, k=3)
     assert idx.shape == top.shape == (N_DOCS, 3)
-    assert np.all(np.diff(top, axis=1) <= 0)
     rows = np.arange(N_DOCS)[:, None]
-    np.testing.assert_allclose(top, proba[rows, idx], rtol=1e-5)
-    np.testing.assert_allclose(top, -np.sort(-proba, axis=1)[:, :3], rtol=1e-5)
+    assert np.all(np.diff(scores[rows, idx], axis=1) <= 0)
+    np.testing.assert_array_equal(idx, np.argsort(-scores, axis=1, kind="stable")[:, :3])
+    np.testing.assert_allclose(top, proba[rows, idx], rtol=1e-12)
     assert all(len(set(r)) == 3 for r in idx.tolist())
     full, _ = clf.predict_topk(X[:2], k=N_LABELS)
     assert sorted(full[0]) == list(range(N_LABELS))
@@ -234,16 +245,18 @@ def test_label_lists_through_plant_input_keep_label_order(data, label_lists):
     assert isinstance(model.predict(X[:2]), list)
 
 
-def test_no_planting_fits_no_ltr(data):
+def test_no_planting_and_no_static_scores_fits_no_ltr(data):
     X, Y = data
     # An L2R template that cannot be fitted: a fit would raise.
-    model = small_clf(plant=False, ltr=LTRPretrainer(n_positives=8, list_size=8)).fit(X, Y)
+    broken = LTRPretrainer(n_positives=8, list_size=8)
+    model = small_clf(plant=False, static_scores=False, ltr=broken).fit(X, Y)
     assert model.ltr_ is None
     assert not model.net_.attention.has_static_scores
-    assert model.fit_time_["ltr"] < 0.05
     assert model.predict_proba(X[:2]).shape == (2, N_LABELS)
-    with pytest.raises(ValueError, match="n_positives"):
-        small_clf(ltr=LTRPretrainer(n_positives=8, list_size=8)).fit(X, Y)
+    # The control keeps the static scores (same inputs as PLANT): it needs the L2R step.
+    for params in (dict(plant=False), dict(static_scores=False)):
+        with pytest.raises(ValueError, match="n_positives"):
+            small_clf(ltr=broken, **params).fit(X, Y)
 
 
 def test_static_scores_stay_frozen_through_training(clf):
@@ -267,7 +280,8 @@ def test_static_scores_off(data):
 # ------------------------------------------------------------------ planting
 
 
-def _planted_net(encoder, *, plant_keys=True, static_scores=True, zero_bias=False, seed=0):
+def _planted_net(encoder, *, plant_keys=True, static_scores=True, zero_bias=False, seed=0,
+                 plant=True):
     V, L, K = 12, 3, 5
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(V, K, generator=g).numpy()
@@ -277,7 +291,8 @@ def _planted_net(encoder, *, plant_keys=True, static_scores=True, zero_bias=Fals
     net = PlantNet(V, L, embed_dim=8, hidden_size=4, key_dim=K, encoder=encoder, dropout=0.0)
     net.attention.reset_random(torch.Generator().manual_seed(seed + 1))
     before = {k: t.clone() for k, t in net.attention.state_dict().items()}
-    net.attention.plant(u, v, b, plant_keys=plant_keys, static_scores=static_scores)
+    plant_attention(net.attention, u, v, b, plant=plant, plant_keys=plant_keys,
+                    static_scores=static_scores, generator=torch.Generator().manual_seed(seed + 1))
     return net.eval(), u, v, b, before
 
 
@@ -333,6 +348,20 @@ def test_planting_without_keys_plants_queries_only():
     np.testing.assert_array_equal(att.static_token_bias.numpy(), b0)
 
 
+def test_the_control_starts_at_random_with_the_same_static_scores():
+    """plant=False changes how attention starts and nothing else: the frozen L2R scores are
+    added to its logits as to the planted ones (with the bias once: no planted dot product)."""
+    net, u, v, b, before = _planted_net("gru", plant=False)
+    att = net.attention
+    torch.testing.assert_close(att.queries, before["queries"])
+    torch.testing.assert_close(att.key_embedding.weight, before["key_embedding.weight"])
+    np.testing.assert_array_equal(att.static_token_factors.numpy(), u)
+    np.testing.assert_array_equal(att.static_label_factors.numpy(), v)
+    b0 = b.copy()
+    b0[0] = 0.0
+    np.testing.assert_array_equal(att.static_token_bias.numpy(), b0)
+
+
 def test_planting_with_keys_zeroes_padding_and_the_contextual_path():
     net, u, v, _, _ = _planted_net("gru")
     att = net.attention
@@ -366,8 +395,9 @@ def _tokenwise_net(**kwargs):
     net = PlantNet(V, L, embed_dim=16, key_dim=K, encoder=TokenwiseEncoder(16, 6), dropout=0.0,
                    **kwargs)
     g = torch.Generator().manual_seed(1)
-    net.attention.plant(torch.randn(V, K, generator=g), torch.randn(L, K, generator=g),
-                        torch.randn(V, generator=g))
+    plant_attention(net.attention, torch.randn(V, K, generator=g), torch.randn(L, K, generator=g),
+                    torch.randn(V, generator=g), plant=True, plant_keys=True, static_scores=True,
+                    generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         net.attention.output_weight.normal_(generator=g)
     return net.eval()
@@ -399,7 +429,7 @@ def _chunked(docs, T):
 def _evidence_net(pairs, n_tokens, idf, n_labels=3):
     net = PlantNet(n_tokens, n_labels, embed_dim=4, hidden_size=4, key_dim=4, encoder="cnn")
     labels, tokens = zip(*pairs)
-    net.set_evidence_pairs(list(labels), list(tokens), n_tokens, idf)
+    net.evidence.install_pairs(list(labels), list(tokens), n_tokens, idf)
     return net
 
 
@@ -459,7 +489,7 @@ def test_evidence_head_with_raw_tf_weighs_both_sklearn_tfidf_recipes():
     net = PlantNet(n_tokens, 3, embed_dim=4, hidden_size=4, key_dim=4, encoder="cnn",
                    evidence_raw_tf=True)
     labels, tokens = zip(*pairs)
-    net.set_evidence_pairs(list(labels), list(tokens), 2 * n_tokens, idf)
+    net.evidence.install_pairs(list(labels), list(tokens), 2 * n_tokens, idf)
     with torch.no_grad():
         net.evidence.weight.copy_(torch.tensor([1.0, -2.0, 0.5, 3.0, 1.5, -1.0]))
     docs = [[2, 5, 5, 1, 7, 7, 7, 9], [3, 3, 3, 3, 2, 0], [1, 1]]
@@ -479,10 +509,10 @@ def test_evidence_head_with_raw_tf_weighs_both_sklearn_tfidf_recipes():
         out = net.evidence(_chunked(docs, 3)).numpy()
     np.testing.assert_allclose(out, X @ W.T, rtol=1e-5, atol=1e-6)
     # The features a linear head is fitted on are the same values.
-    from plantlearn._train import evidence_features
+    from plantlearn._head import head_features
 
     chunked = [[d[i:i + 3] for i in range(0, len(d), 3)] for d in docs]
-    F = evidence_features(head, chunked, batch_size=2, max_length=3).toarray()
+    F = head_features(head, chunked, batch_size=2, max_length=3).toarray()
     np.testing.assert_allclose(F, X, rtol=1e-5, atol=1e-6)
 
 
@@ -504,49 +534,6 @@ def test_raw_tf_head_fits_one_weight_per_recipe_and_round_trips(tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
-def test_evidence_head_trains_at_its_own_rate_without_decay():
-    from plantlearn._train import _param_groups
-
-    net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6))
-    groups = _param_groups(net, 1e-3, 0.01, 0.3)
-    assert [g["lr"] for g in groups] == [1e-3, 0.3]
-    assert groups[1]["params"] == [net.evidence.weight] and groups[1]["weight_decay"] == 0.0
-    assert sum(p.numel() for g in groups for p in g["params"]) == sum(
-        p.numel() for p in net.parameters())
-    # Without a head (evidence_head=False) one group holds everything.
-    bare = PlantNet(6, 2, embed_dim=4, hidden_size=4, key_dim=4, encoder="cnn")
-    assert len(_param_groups(bare, 1e-3, 0.01, 0.3)) == 1
-
-
-def test_residual_head_leaves_the_attention_gradients_alone():
-    import torch.nn.functional as F
-
-    from plantlearn._train import _loss
-
-    torch.manual_seed(0)
-    net = _evidence_net([(0, 2), (1, 3), (2, 4), (0, 5)], 8, np.ones(8)).eval()  # no dropout
-    with torch.no_grad():
-        net.evidence.weight.uniform_(-2, 2)
-    tokens = _chunked([[2, 3, 5, 6], [4, 4, 7], [3, 2]], 4)
-    target = torch.tensor([[1.0, 0, 0], [0, 0, 1], [0, 1, 0]])
-
-    def attention_grads(loss):
-        net.zero_grad()
-        loss.backward()
-        return [p.grad.clone() for n, p in net.named_parameters()
-                if p.grad is not None and not n.startswith("evidence")]
-
-    with_head = attention_grads(_loss(net, tokens, target, "residual"))
-    attention_logits, _ = net(tokens, return_parts=True)
-    alone = attention_grads(F.binary_cross_entropy_with_logits(attention_logits, target))
-    assert len(with_head) == len(alone) > 0
-    for g, h in zip(with_head, alone):
-        torch.testing.assert_close(g, h)
-    # The head still learns (from the residual of the detached attention logits).
-    _loss(net, tokens, target, "residual").backward()
-    assert net.evidence.weight.grad.abs().sum() > 0
-
-
 def _head_batch():
     """A two-pair head with weights 1.5 (no dropout), two documents and their targets."""
     net = _evidence_net([(0, 2), (1, 3)], 6, np.ones(6)).eval()
@@ -555,35 +542,13 @@ def _head_batch():
     return net, _chunked([[2, 3, 4], [5, 3]], 3), torch.tensor([[1.0, 0, 0], [0, 1, 0]])
 
 
-def test_joint_training_sees_the_head_at_full_weight_whatever_the_scale():
-    import torch.nn.functional as F
+def test_the_frozen_head_is_left_out_of_training():
+    from plantlearn._train import trainable_parameters
 
-    from plantlearn._train import _loss
-
-    net, tokens, target = _head_batch()
-    with torch.no_grad():
-        net.evidence.scale.fill_(0.0)  # chosen on validation: predictions ignore the head
-    attention, evidence = net(tokens, return_parts=True)
-    expected = F.binary_cross_entropy_with_logits(attention + evidence, target)
-    torch.testing.assert_close(_loss(net, tokens, target, "joint"), expected)
-    _loss(net, tokens, target, "joint").backward()
-    assert net.evidence.weight.grad.abs().sum() > 0
-
-
-def test_frozen_head_is_left_out_of_training():
-    import torch.nn.functional as F
-
-    from plantlearn._train import _loss, _param_groups
-
-    net, tokens, target = _head_batch()
-    attention, _ = net(tokens, return_parts=True)
-    loss = _loss(net, tokens, target, "frozen")
-    torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(attention, target))
-    loss.backward()
-    assert net.evidence.weight.grad is None
-    groups = _param_groups(net, 1e-3, 0.01, 0.3, train_head=False)
-    assert len(groups) == 1
-    assert all(p is not net.evidence.weight for p in groups[0]["params"])
+    net, _, _ = _head_batch()
+    params = trainable_parameters(net)
+    assert all(p is not net.evidence.weight for p in params)
+    assert sum(p.numel() for p in params) == sum(p.numel() for p in net.parameters()) - 2
 
 
 def test_head_bias_adds_to_every_document():
@@ -603,22 +568,6 @@ def test_output_is_attention_plus_scaled_evidence():
     with torch.no_grad():
         attention, evidence = net(tokens, return_parts=True)
         torch.testing.assert_close(net(tokens), attention + 0.25 * evidence)
-
-
-def test_best_evidence_scale_follows_the_validation_data():
-    from plantlearn._train import best_evidence_scale
-
-    rng = np.random.default_rng(0)
-    Y = sp.csr_matrix((rng.random((60, 8)) < 0.2).astype(float))
-    signal = Y.toarray() * 4.0
-    noise = rng.normal(size=Y.shape) * 4.0
-    weak = rng.normal(size=Y.shape)
-    # A head that carries the labels is kept at full weight ...
-    assert best_evidence_scale(Y, weak, signal)[0] == 1.0
-    # ... one that carries only noise is switched off.
-    scale, score = best_evidence_scale(Y, signal, noise)
-    assert scale == 0.0
-    assert score == pytest.approx(1.0)
 
 
 def test_streaming_softmax_over_chunks_is_exact():
@@ -736,7 +685,7 @@ def test_empty_and_unknown_documents_get_the_prior_biases(clf, data):
     # The biases: the attention's output bias plus the linear head's intercept at its weight.
     head = clf.net_.evidence
     bias = (clf.net_.attention.output_bias + head.scale * head.bias).detach().numpy()
-    np.testing.assert_allclose(proba[0], expit(bias), rtol=1e-6)
+    np.testing.assert_allclose(clf.decision_function([""])[0], bias, rtol=1e-6)
     assert not np.allclose(proba[3], proba[0])
     np.testing.assert_array_equal(clf.predict_proba([""])[0], proba[0])
     assert clf.predict([""]).shape == (1, N_LABELS)
@@ -762,9 +711,13 @@ def test_warm_start_continues_training(data):
     weights = {k: v.clone() for k, v in net.state_dict().items()}
     assert model.n_iter_ == 1 and len(model.loss_curve_) == 1
     model.fit(X, Y)
-    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
-    assert model.mi_ is mi and model.ltr_ is ltr and model.net_ is net
-    assert any(not torch.equal(weights[k], v) for k, v in net.state_dict().items())
+    assert model.n_iter_ == 1 and len(model.history_) == 1  # this fit's epochs
+    assert model.mi_ is mi and model.ltr_ is ltr
+    # The network was trained further on a copy (the fitted one stays intact until the
+    # new one is complete).
+    assert model.net_ is not net
+    assert all(torch.equal(weights[k], v) for k, v in net.state_dict().items())
+    assert any(not torch.equal(weights[k], v) for k, v in model.net_.state_dict().items())
 
     cold = small_clf(warm_start=False).fit(X, Y)
     first_mi = cold.mi_
@@ -786,21 +739,34 @@ def test_warm_start_with_other_labels_raises(data):
 def test_save_load_round_trip_is_identical(clf, data, tmp_path):
     X, _ = data
     path = clf.save(tmp_path / "model")
-    assert sorted(os.listdir(path)) == ["params.json", "tokenizer.json", "weights.pt"]
+    assert sorted(os.listdir(path)) == ["arrays.npz", "params.json", "tokenizer.json",
+                                        "weights.pt"]
     assert os.listdir(tmp_path) == ["model"]  # no temporary directory left behind
     loaded = PlantClassifier.load(path)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
     assert (loaded.predict(X) != clf.predict(X)).nnz == 0
     assert loaded.get_params(deep=False).keys() == clf.get_params(deep=False).keys()
     assert loaded.get_params()["ltr__n_factors"] == 8 and loaded.get_params()["mi__top_k"] == 20
     np.testing.assert_array_equal(loaded.threshold_, clf.threshold_)
-    assert loaded.n_iter_ == clf.n_iter_
-    assert loaded.mi_ is None and loaded.ltr_ is None
+    # Every fitted attribute comes back, stage 1 included.
+    assert loaded.n_iter_ == clf.n_iter_ and loaded.history_ == clf.history_
+    assert loaded.best_iteration_ == clf.best_iteration_
+    assert loaded.target_format_ == clf.target_format_ == "sparse"
+    np.testing.assert_array_equal(loaded.validation_indices_, clf.validation_indices_)
+    np.testing.assert_array_equal(loaded.evidence_thresholds_, clf.evidence_thresholds_)
+    assert (loaded.mi_.mi_ != clf.mi_.mi_).nnz == 0
+    np.testing.assert_array_equal(loaded.mi_.token_document_frequency_,
+                                  clf.mi_.token_document_frequency_)
+    assert loaded.mi_.top_tokens(1) == clf.mi_.top_tokens(1)
+    np.testing.assert_array_equal(loaded.ltr_.token_factors_, clf.ltr_.token_factors_)
+    assert loaded.ltr_.holdout_ndcg(5) == pytest.approx(clf.ltr_.holdout_ndcg(5))
+    assert loaded.ltr_.top_tokens(2) == clf.ltr_.top_tokens(2)
 
 
-def test_save_load_label_lists_and_per_label_thresholds(data, label_lists, tmp_path):
+def test_save_load_label_lists_and_a_fixed_threshold(data, label_lists, tmp_path):
     X, _ = data
-    model = small_clf(threshold="per_label", inattention_k=3, plant=True).fit(X, label_lists)
+    model = small_clf(threshold=0.3, inattention_k=3, plant=True).fit(X, label_lists)
     loaded = PlantClassifier.load(model.save(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.classes_, NAMES)
     np.testing.assert_array_equal(loaded.threshold_, model.threshold_)
@@ -808,11 +774,13 @@ def test_save_load_label_lists_and_per_label_thresholds(data, label_lists, tmp_p
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
-def test_save_load_without_planting(data, tmp_path):
+@pytest.mark.parametrize("static_scores", [True, False])
+def test_save_load_without_planting(data, tmp_path, static_scores):
     X, Y = data
-    model = small_clf(plant=False).fit(X, Y)
+    model = small_clf(plant=False, static_scores=static_scores).fit(X, Y)
     loaded = PlantClassifier.load(model.save(tmp_path / "m"))
-    assert not loaded.net_.attention.has_static_scores
+    assert loaded.net_.attention.has_static_scores == static_scores
+    assert (loaded.ltr_ is None) == (not static_scores)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
@@ -860,7 +828,7 @@ def test_crash_while_swapping_in_keeps_the_previous_model(clf, data, tmp_path, m
             raise OSError("power cut")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(classifier_module.os, "replace", replace)
+    monkeypatch.setattr(persist_module.os, "replace", replace)
     with pytest.raises(OSError, match="power cut"):
         other.save(tmp_path / "m")
     monkeypatch.undo()
@@ -899,7 +867,8 @@ def test_save_inside_a_model_is_refused_and_the_model_survives(clf, data, tmp_pa
     for inside in (model / "weights.pt", model / "sub", model / "sub" / "deeper"):
         with pytest.raises(ValueError, match="inside the saved model"):
             clf.save(inside)
-    assert sorted(os.listdir(model)) == ["params.json", "tokenizer.json", "weights.pt"]
+    assert sorted(os.listdir(model)) == ["arrays.npz", "params.json", "tokenizer.json",
+                                         "weights.pt"]
     np.testing.assert_array_equal(PlantClassifier.load(model).predict_proba(X),
                                   clf.predict_proba(X))
 
@@ -922,7 +891,7 @@ def test_load_missing_directory(tmp_path):
         PlantClassifier.load(tmp_path / "nothing here")
 
 
-@pytest.mark.parametrize("name", ["weights.pt", "params.json", "tokenizer.json"])
+@pytest.mark.parametrize("name", ["weights.pt", "params.json", "tokenizer.json", "arrays.npz"])
 def test_load_missing_file(saved, name):
     (saved / name).unlink()
     with pytest.raises(ValueError,
@@ -936,24 +905,55 @@ def test_load_corrupt_params(saved):
         PlantClassifier.load(saved)
 
 
-@pytest.mark.parametrize("version", [1, 4, None, "3"])
+@pytest.mark.parametrize("version", [1, 5, None, "4"])
 def test_load_wrong_format_version(saved, version):
     # Version 1 models had a binary evidence head and no saved idf: refused, not misread.
     meta = json.loads((saved / "params.json").read_text())
-    assert meta["format_version"] == 3
+    assert meta["format_version"] == 4
     meta["format_version"] = version
     (saved / "params.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=rf"model format version {version!r}; this plantlearn "
-                                         r"reads versions 2, 3"):
+                                         r"reads versions 2, 3, 4"):
         PlantClassifier.load(saved)
 
 
-def test_load_format_2_model_without_head_bias(saved, data):
+def _as_format_3(saved, clf):
+    """Rewrite a saved model as plantlearn 0.1 wrote it (format 3: no arrays.npz, the
+    decision rule as per-label probability thresholds on the sigmoid of the logits)."""
+    meta = json.loads((saved / "params.json").read_text())
+    params = dict(meta["params"])
+    for name in ("classes", "checkpoint_dir", "callbacks"):
+        params.pop(name)
+    params.update(evidence_head="linear", evidence_pairs="auto", evidence_learning_rate=0.3)
+    old = {"format_version": 3, "plantlearn_version": "0.1.0", "params": params,
+           "classes": meta["classes"]["values"], "target_kind": meta["target_format"],
+           "threshold": (1 / (1 + np.exp(-clf.decision_rule_.cuts_))).tolist(),
+           "n_iter": meta["n_iter"], **meta["network"]}
+    (saved / "params.json").write_text(json.dumps(old))
+    (saved / "arrays.npz").unlink()
+
+
+def test_load_format_3_model_predicts_as_it_did(saved, clf, data):
+    X, _ = data
+    _as_format_3(saved, clf)
+    model = PlantClassifier.load(saved)
+    np.testing.assert_array_equal(model.decision_function(X), clf.decision_function(X))
+    # Its saved thresholds on the logits decide, as they did: the same labels as the
+    # calibrated rule's cuts.
+    np.testing.assert_array_equal(model.predict(X).toarray(), clf.predict(X).toarray())
+    np.testing.assert_allclose(model.predict_proba(X), expit(clf.decision_function(X)),
+                               rtol=1e-6)
+    assert model.mi_ is None and model.evidence_head is True
+    assert model.evidence_pairs == "mi+cooccurrence"
+
+
+def test_load_format_2_model_without_head_bias(saved, clf, data):
     # Format 2 had no evidence.bias buffer: such a model loads with a zero bias and
     # predicts as it did when it was saved.
     X, _ = data
     expected = PlantClassifier.load(saved)
     expected.net_.evidence.bias.zero_()
+    _as_format_3(saved, clf)
     meta = json.loads((saved / "params.json").read_text())
     meta["format_version"] = 2
     (saved / "params.json").write_text(json.dumps(meta))
@@ -966,16 +966,22 @@ def test_load_format_2_model_without_head_bias(saved, data):
                                atol=1e-5)
 
 
-def test_load_truncated_weights(saved):
-    raw = (saved / "weights.pt").read_bytes()
-    (saved / "weights.pt").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(ValueError, match="could not load the model"):
+@pytest.mark.parametrize("name", ["weights.pt", "arrays.npz", "tokenizer.json"])
+def test_load_truncated_or_garbage_files(saved, name):
+    raw = (saved / name).read_bytes()
+    (saved / name).write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=rf"{name} is not a valid|{name} is not a plantlearn"):
         PlantClassifier.load(saved)
+    (saved / name).write_bytes(bytes(range(256)) * 8)  # not UTF-8, not a zip file
+    with pytest.raises(ValueError, match=name) as info:
+        PlantClassifier.load(saved)
+    # torch's advice to load with weights_only=False would run code from the file.
+    assert "weights_only" not in str(info.value)
 
 
 def test_load_weights_of_another_shape(saved, data):
     meta = json.loads((saved / "params.json").read_text())
-    meta["n_labels"] = N_LABELS + 1
+    meta["network"]["n_labels"] = N_LABELS + 1
     (saved / "params.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="could not load the model"):
         PlantClassifier.load(saved)
@@ -994,7 +1000,7 @@ class _Payload:
 def test_load_never_unpickles_code(saved, tmp_path):
     marker = tmp_path / "marker"
     torch.save({"x": _Payload(marker)}, saved / "weights.pt")
-    with pytest.raises(ValueError, match="could not load the model"):
+    with pytest.raises(ValueError, match="weights.pt is not a plantlearn weights file"):
         PlantClassifier.load(saved)
     assert not marker.exists()
 
@@ -1051,20 +1057,26 @@ def test_early_stopping_needs_a_validation_split_it_can_trust(data, monkeypatch,
                                                                expected_epochs):
     # tol=1 means no epoch ever "improves" after the first, so early stopping (when it
     # applies) stops after 1 + n_iter_no_change epochs; 10% of 60 documents is 6 < 50.
-    import plantlearn._train as train_module
+    from plantlearn.callbacks import EarlyStopping
 
-    monkeypatch.setattr(train_module, "MIN_EARLY_STOPPING_DOCS", min_docs)
+    original = EarlyStopping.__init__
+
+    def init(self, patience, tol, **kwargs):
+        original(self, patience, tol, **{**kwargs, "min_validation_docs": min_docs})
+
+    monkeypatch.setattr(EarlyStopping, "__init__", init)
     X, Y = data
     model = small_clf(max_iter=4, n_iter_no_change=1, tol=1.0).fit(X, Y)
     assert model.n_iter_ == expected_epochs == len(model.loss_curve_)
+    assert model.best_iteration_ == (1 if min_docs == 1 else None)
 
 
 def test_stage_one_never_sees_the_validation_documents(clf, data, label_lists):
     # Fitted on raw text, MI and L2R learn from the training part of the carve only, so that
     # early stopping, the head's scale and the threshold are judged on unseen documents.
     X, Y = data
-    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
-    train, val = clf._validation_split(len(X), seed)
+    val = clf.validation_indices_
+    train = np.setdiff1d(np.arange(len(X)), val)
     assert val.size == round(clf.validation_fraction * len(X)) > 0
     assert clf.mi_.n_documents_ == train.size
     expected = MIInitializer(top_k=20).fit([X[i] for i in train], Y[train])
@@ -1074,20 +1086,25 @@ def test_stage_one_never_sees_the_validation_documents(clf, data, label_lists):
     np.testing.assert_array_equal(named.mi_.classes_, named.classes_)
 
 
-def test_auto_threshold_retunes_on_another_labelled_set(data):
-    # With no validation split, fit warns and uses 0.5; the command line's
-    # --validation-file then retunes the same rule on a labelled file.
+def test_calibrate_refits_the_decision_rule_on_another_labelled_set(data):
+    # Without a validation split fit warns and falls back to the network's sigmoid; the
+    # command line's --validation-file (and users) then calibrate on a labelled set.
     X, Y = data
     with pytest.warns(UserWarning, match="needs a validation split"):
         clf = small_clf(validation_fraction=0.0).fit(X, Y)
-    assert clf.threshold_ == 0.5
-    logits = clf.decision_function(X)
-    clf.threshold_ = clf._threshold_from_logits(logits, Y)
-    assert np.shape(clf.threshold_) == (N_LABELS,)
-    assert clf.predict(X).shape == (len(X), N_LABELS)
+    assert clf.threshold_ == 0.5 and not clf.decision_rule_.calibrated
+    np.testing.assert_allclose(clf.predict_proba(X), expit(clf.decision_function(X)))
+    scores = clf.decision_function(X)
+    clf.calibrate(X, Y)
+    assert clf.decision_rule_.calibrated and clf.threshold_ == 0.5
+    np.testing.assert_array_equal(clf.decision_function(X), scores)  # the network is unchanged
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.predict(X).toarray().astype(bool), proba >= 0.5)
+    with pytest.raises(ValueError, match="labels"):
+        clf.calibrate(X, Y[:, :3])
 
 
-def test_auto_threshold_on_a_tiny_validation_split_leans_on_the_training_label_count(
+def test_auto_cut_on_a_tiny_validation_split_leans_on_the_training_label_count(
         clf, data, monkeypatch):
     # 10% of 60 documents is a 6-document carve with a dozen positives: too few for a
     # micro-F1 cut alone, so "auto" takes mostly the cut at which the carve's documents get
@@ -1095,24 +1112,25 @@ def test_auto_threshold_on_a_tiny_validation_split_leans_on_the_training_label_c
     from plantlearn.metrics import micro_f1
 
     X, Y = data
-    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
-    train, val = clf._validation_split(len(X), seed)
+    val = clf.validation_indices_
+    train = np.setdiff1d(np.arange(len(X)), val)
     n_positive = Y[val].nnz
-    assert 0 < n_positive < classifier_module.FULL_TRUST_CUT_POSITIVES / 4
+    assert 0 < n_positive < decision_module.FULL_TRUST_CUT_POSITIVES / 4
     carve = [X[i] for i in val]
 
     def global_cut(model):  # the one cut of "auto", on the logits minus the label offsets
-        return float(np.median(model._logit_threshold() - model._threshold_offsets))
+        rule = model.decision_rule_
+        return float(np.median(rule.cuts_ - rule.offsets_))
 
-    full = classifier_module.FULL_TRUST_CUT_POSITIVES
+    full = decision_module.FULL_TRUST_CUT_POSITIVES
 
     # The two ends of the rule, on the same network: no trust in the carve's labels ...
-    monkeypatch.setattr(classifier_module, "FULL_TRUST_CUT_POSITIVES", 10**9)
+    monkeypatch.setattr(decision_module, "FULL_TRUST_CUT_POSITIVES", 10**9)
     by_count = small_clf().fit(X, Y)
     wanted = round(Y[train].nnz / train.size * val.size)
     assert by_count.predict(carve).nnz == wanted
     # ... and full trust: the micro-F1 cut on the carve.
-    monkeypatch.setattr(classifier_module, "FULL_TRUST_CUT_POSITIVES", 1)
+    monkeypatch.setattr(decision_module, "FULL_TRUST_CUT_POSITIVES", 1)
     tuned = small_clf().fit(X, Y)
     np.testing.assert_array_equal(tuned.decision_function(carve), clf.decision_function(carve))
     assert micro_f1(Y[val], tuned.predict(carve)) >= micro_f1(Y[val], by_count.predict(carve))

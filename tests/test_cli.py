@@ -7,8 +7,10 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
+from plantlearn import PlantClassifier
 from plantlearn.cli import main, parse_assignments, parse_value
 from plantlearn.datasets import make_multilabel_text
 
@@ -59,7 +61,7 @@ def test_fit_saves_nested_parameters(model):
     params = json.loads((model / "params.json").read_text())
     assert params["params"]["max_iter"] == 1
     assert params["params"]["ltr"]["params"]["n_factors"] == 8
-    assert sorted(params["classes"]) == sorted(NAMES)
+    assert sorted(params["classes"]["values"]) == sorted(NAMES)
 
 
 def test_predict(files, model, capsys):
@@ -68,11 +70,19 @@ def test_predict(files, model, capsys):
                  "--output", str(out), "--top-k", "3"]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in records] == [0, 1, 2]
-    for r in records:
-        assert set(r) == {"id", "labels", "probabilities", "predicted"}
+    clf = PlantClassifier.load(model)
+    texts = [json.loads(line)["text"] for line in files["new"].read_text().splitlines()]
+    proba = clf.predict_proba(texts)
+    for i, r in enumerate(records):
+        assert set(r) == {"id", "labels", "probabilities", "predicted", "threshold"}
         assert len(r["labels"]) == 3 and set(r["labels"]) <= set(NAMES)
-        assert r["probabilities"] == sorted(r["probabilities"], reverse=True)
-        assert set(r["predicted"]) <= set(NAMES)
+        # The model's calibrated probabilities; predicted exactly where they reach the
+        # threshold (labels ranked by the model's ranking scores).
+        columns = [list(clf.classes_).index(lab) for lab in r["labels"]]
+        np.testing.assert_allclose(r["probabilities"], proba[i, columns], atol=1e-6)
+        assert r["threshold"] == clf.threshold_ == 0.5
+        assert set(r["predicted"]) == {c for c, p in zip(clf.classes_, proba[i]) if p >= 0.5}
+        assert r["predicted"] == clf.predict([texts[i]])[0]
     # Without --output the records go to stdout.
     capsys.readouterr()
     assert main(["predict", "--model", str(model), str(files["new"]), "--top-k", "99"]) == 0
@@ -89,7 +99,12 @@ def test_evaluate(files, model, capsys):
 
 
 def test_explain(files, model, capsys):
+    # A missing folder is an error (nothing created), not a silent mkdir.
     page = files["root"] / "report" / "explain.html"
+    assert main(["explain", "--model", str(model), str(files["test"]), "--html", str(page),
+                 "--limit", "2", "--top-labels", "2"]) == 2
+    assert "folder" in capsys.readouterr().err and not page.parent.exists()
+    page.parent.mkdir()
     assert main(["explain", "--model", str(model), str(files["test"]), "--html", str(page),
                  "--limit", "2", "--top-labels", "2"]) == 0
     text = page.read_text(encoding="utf-8")

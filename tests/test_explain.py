@@ -48,24 +48,33 @@ def planted(one_thread, corpus):
 @pytest.fixture(scope="module")
 def unplanted(one_thread, corpus):
     X, Y = corpus
-    return PlantClassifier(**TINY, plant=False).fit(X, Y)
+    return PlantClassifier(**TINY, plant=False, static_scores=False).fit(X, Y)
 
 
 def test_structure_labels_and_probabilities(planted, corpus):
     X, _ = corpus
     ex = planted.explain(X[:4], top_labels=3, top_tokens=5)
     proba = planted.predict_proba(X[:4])
+    scores = planted.decision_function(X[:4])
+    predicted = planted.predict(X[:4]).toarray().astype(bool)
     assert len(ex) == 4
-    for doc, p in zip(ex, proba):
+    for doc, p, s, on in zip(ex, proba, scores, predicted):
         assert len(doc) == 3
         labels = [d["label"] for d in doc]
-        np.testing.assert_array_equal(labels, np.argsort(-p, kind="stable")[:3])
+        # Ranked as decision_function ranks; probabilities and decisions as predict_proba
+        # and predict give them.
+        np.testing.assert_array_equal(labels, np.argsort(-s, kind="stable")[:3])
         np.testing.assert_allclose([d["probability"] for d in doc], p[labels], rtol=1e-4)
+        assert [d["predicted"] for d in doc] == on[labels].tolist()
         for d in doc:
-            assert set(d) == {"label", "probability", "tokens"}
+            assert set(d) == {"label", "probability", "predicted", "attention_share",
+                              "head_share", "tokens", "head_tokens"}
+            assert d["attention_share"] + d["head_share"] == pytest.approx(1.0)
             assert 0 < len(d["tokens"]) <= 5
             for t in d["tokens"]:
                 assert set(t) == {"token", "weight", "start", "end", "prior"}
+            for t in d["head_tokens"]:
+                assert set(t) == {"token", "contribution"}
 
 
 def test_tokens_map_back_to_text_and_weights_sorted(planted, corpus):
@@ -124,12 +133,12 @@ def test_chunks_aggregate_to_one_softmax(planted, corpus):
         np.testing.assert_allclose(doc["weights"].sum(axis=1), 1.0, atol=1e-4)
 
 
-def test_no_prior_without_planting(unplanted, corpus):
+def test_no_prior_without_stage_one_factors(unplanted, corpus):
     X, _ = corpus
     for d in unplanted.explain(X[:2], top_labels=2)[0]:
         assert all(t["prior"] is None for t in d["tokens"])
     page = unplanted.explain_html(X[:1])
-    assert "without planting" in page
+    assert "random start" in page and "no stage-1 factors" in page
 
 
 def test_input_validation(planted, corpus):
@@ -171,7 +180,10 @@ class _TagBalance(HTMLParser):
 
 def test_html_well_formed_self_contained_escaped(planted, corpus, tmp_path):
     X, _ = corpus
-    path = tmp_path / "sub" / "report.html"
+    with pytest.raises(FileNotFoundError, match="folder"):
+        planted.explain_html(X[:1], path=tmp_path / "sub" / "report.html")
+    assert not (tmp_path / "sub").exists()
+    path = tmp_path / "report.html"
     page = planted.explain_html(X[:3], path=path, top_labels=3, ids=["a<1>", "b", "c"],
                                 labels=[["x&y"], [], [1]])
     assert path.read_text(encoding="utf-8") == page

@@ -1,4 +1,5 @@
-"""The convex fit of the evidence head (plantlearn._linear) and its use by PlantClassifier."""
+"""The evidence head (plantlearn._head): its pairs, features, SVMs and weight, and its use by
+PlantClassifier."""
 
 import numpy as np
 import pytest
@@ -7,12 +8,11 @@ import torch
 from sklearn.svm import LinearSVC
 
 from plantlearn import MIInitializer, PlantClassifier
-from plantlearn._linear import (
-    CONSTANT_LABEL_BIAS, cooccurrence_pairs, fit_restricted_svms, frequent_word_budget,
-    selected_and_frequent_pairs,
-)
-from plantlearn._train import (
-    FITTED_EVIDENCE_SCALES, collate, evidence_features, token_presence,
+from plantlearn._batches import collate
+from plantlearn._head import (
+    CONSTANT_LABEL_BIAS, EVIDENCE_SCALES, best_evidence_scale, cooccurrence_pairs,
+    fit_restricted_svms, frequent_word_budget, head_features, selected_and_frequent_pairs,
+    token_presence,
 )
 from plantlearn.datasets import make_multilabel_text
 
@@ -82,7 +82,7 @@ def test_progress_callback_reaches_every_label():
 def linear_fit():
     X, Y = make_multilabel_text(n_samples=240, n_labels=6, vocab_size=60, length=(15, 40),
                                 random_state=1)
-    clf = PlantClassifier(evidence_head="linear", max_iter=2, embed_dim=16, hidden_size=8,
+    clf = PlantClassifier(max_iter=2, embed_dim=16, hidden_size=8,
                           batch_size=32, random_state=0).fit(X, Y)
     return clf, X, Y
 
@@ -90,13 +90,11 @@ def linear_fit():
 def test_classifier_head_is_the_svms_of_the_training_carve(linear_fit):
     clf, X, Y = linear_fit
     head = clf.net_.evidence
-    docs = clf._encode(X)
-    n = len(docs)
-    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
-    perm = np.random.default_rng(seed).permutation(n)
-    train = np.sort(perm[int(round(clf.validation_fraction * n)):])
-    features = evidence_features(head, [docs[i] for i in train], batch_size=16,
-                                 max_length=clf.max_length)
+    docs = _encode(clf, X)
+    train = _carve_train(clf, len(docs))
+    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))  # fit()'s seed for random_state=0
+    features = head_features(head, [docs[i] for i in train], batch_size=16,
+                             max_length=clf.max_length)
     tokens = head.pair_tokens()
     labels = head.pair_label.numpy()
     for label in range(Y.shape[1]):
@@ -112,16 +110,15 @@ def test_classifier_head_is_the_svms_of_the_training_carve(linear_fit):
     some = docs[:7]
     with torch.no_grad():
         term = head(collate(some, clf.max_length)).numpy()
-    expected = evidence_features(head, some, batch_size=4, max_length=clf.max_length) @ W.T
+    expected = head_features(head, some, batch_size=4, max_length=clf.max_length) @ W.T
     np.testing.assert_allclose(term, expected + head.bias.numpy(), rtol=1e-5, atol=1e-5)
-    assert clf.evidence_scale_ in FITTED_EVIDENCE_SCALES
+    assert clf.evidence_scale_ in EVIDENCE_SCALES
 
 
 def test_linear_head_stays_frozen_while_the_network_trains():
     X, Y = make_multilabel_text(n_samples=200, n_labels=5, vocab_size=50, length=(10, 30),
                                 random_state=2)
-    params = dict(evidence_head="linear", embed_dim=8, hidden_size=8, batch_size=32,
-                  random_state=0)
+    params = dict(embed_dim=8, hidden_size=8, batch_size=32, random_state=0)
     one = PlantClassifier(max_iter=1, **params).fit(X, Y)
     three = PlantClassifier(max_iter=3, **params).fit(X, Y)
     torch.testing.assert_close(one.net_.evidence.weight, three.net_.evidence.weight)
@@ -129,7 +126,7 @@ def test_linear_head_stays_frozen_while_the_network_trains():
     assert not torch.equal(one.net_.attention.queries, three.net_.attention.queries)
 
 
-# ------------------------------------------------ the control's head: co-occurring words
+# ------------------------------------------------ the head's words
 
 
 def test_cooccurrence_pairs_keep_each_labels_most_frequent_words():
@@ -210,33 +207,46 @@ def test_token_presence_ignores_padding_and_unknown_words():
     assert P.toarray().tolist() == [[0, 0, 1, 1, 0, 1, 0], [0] * 7, [0] * 7]
 
 
+def _encode(clf, X):
+    return clf.tokenizer_.encode_chunks(X, max_length=clf.max_length, max_chunks=clf.max_chunks)
+
+
+def _carve_train(clf, n):
+    """The training part of the fit's validation carve."""
+    return np.setdiff1d(np.arange(n), clf.validation_indices_)
+
+
 def _head_pairs(clf):
     head = clf.net_.evidence
     return set(zip(head.pair_label.numpy().tolist(), head.pair_tokens().tolist()))
 
 
-def test_control_head_takes_nothing_from_stage_one():
+def test_the_control_has_plants_head_and_cooccurrence_takes_nothing_from_stage_one():
     X, Y = make_multilabel_text(n_samples=120, n_labels=4, vocab_size=60, length=(8, 20),
                                 random_state=3)
-    params = dict(max_iter=1, embed_dim=8, hidden_size=8, random_state=0)
+    params = dict(max_iter=1, embed_dim=8, hidden_size=8, random_state=0,
+                  mi=MIInitializer(top_k=200))
     plant = PlantClassifier(**params).fit(X, Y)
     control = PlantClassifier(plant=False, **params).fit(X, Y)
-    ablation = PlantClassifier(plant=False, evidence_pairs="mi", **params).fit(X, Y)
+    cooc = PlantClassifier(plant=False, evidence_pairs="cooccurrence", **params).fit(X, Y)
     mi_pairs = plant.mi_.mi_.tocoo()
+    # top_k above every label's document count: the MI words alone.
     assert _head_pairs(plant) == set(zip(mi_pairs.row.tolist(), mi_pairs.col.tolist()))
-    assert _head_pairs(ablation) == _head_pairs(plant)
-    # The control's head: every word of a label's documents in the training carve.
-    docs = control._encode(X)
-    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))  # fit()'s seed for random_state=0
-    train, _ = control._validation_split(len(docs), seed)
+    # The control differs in how attention starts, nothing else: the same head.
+    assert _head_pairs(control) == _head_pairs(plant)
+    torch.testing.assert_close(control.net_.evidence.weight, plant.net_.evidence.weight)
+    assert not torch.equal(control.net_.attention.queries, plant.net_.attention.queries)
+    # The co-occurrence head: every word of a label's documents in the training carve.
+    docs = _encode(cooc, X)
+    train = _carve_train(cooc, len(docs))
     Y_tr = sp.csr_matrix(Y)[train]
     expected = set()
     for i, row in enumerate(train):
         words = {int(w) for chunk in docs[row] for w in chunk if w > 1}
         expected |= {(int(label), w) for label in Y_tr[i].indices for w in words}
-    assert _head_pairs(control) == expected
+    assert _head_pairs(cooc) == expected
     assert len(expected) > len(_head_pairs(plant))
-    assert control.predict_proba(X[:3]).shape == (3, 4)
+    assert cooc.predict_proba(X[:3]).shape == (3, 4)
 
 
 def test_plant_head_adds_frequent_words_for_labels_with_many_documents():
@@ -251,9 +261,8 @@ def test_plant_head_adds_frequent_words_for_labels_with_many_documents():
     assert _head_pairs(mi_only) == set(zip(mi_pairs.row.tolist(), mi_pairs.col.tolist()))
     # Expected: each label's MI words, and its words in the most training-carve documents,
     # one per document beyond top_k (ties: the smaller id).
-    docs = plant._encode(X)
-    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
-    train, _ = plant._validation_split(len(docs), seed)
+    docs = _encode(plant, X)
+    train = _carve_train(plant, len(docs))
     Y_tr = sp.csr_matrix(Y)[train]
     expected = set(_head_pairs(mi_only))
     for label in range(Y.shape[1]):
@@ -294,7 +303,7 @@ def test_scut_fbr_thresholds_tune_f1_and_guard_hopeless_labels():
 
 
 def test_cross_validated_thresholds_are_out_of_fold_scut_fbr():
-    from plantlearn._linear import cross_validated_thresholds
+    from plantlearn._head import cross_validated_thresholds
     from plantlearn._thresholds import scut_fbr_thresholds
 
     X, Y, support = _problem(seed=1, n=90)
@@ -316,30 +325,49 @@ def test_cross_validated_thresholds_are_out_of_fold_scut_fbr():
         cross_validated_thresholds(X, Y, support, C=0.5, random_state=4, block_size=2), got)
 
 
-def test_auto_threshold_is_one_cut_on_offset_logits(linear_fit):
-    from scipy.special import logit
-
+def test_auto_cuts_are_one_cut_on_offset_logits(linear_fit):
     fitted, X, Y = linear_fit
     Y = sp.csr_matrix(Y)
-    seed = int(np.random.RandomState(0).randint(0, 2**31 - 1))
-    train, _ = fitted._validation_split(len(X), seed)
+    train = _carve_train(fitted, len(X))
     counts = np.asarray(Y[train].sum(axis=0)).ravel()
     assert np.all((counts > 0) & (counts < train.size))
     prior_odds = np.log(counts / (train.size - counts))
     no_head = PlantClassifier(evidence_head=False, max_iter=1, embed_dim=16, hidden_size=8,
                               batch_size=32, random_state=0).fit(X, Y)
-    assert no_head._head_margin_thresholds is None
+    assert no_head.evidence_thresholds_ is None
     for clf, offsets in (
-        (fitted, prior_odds + fitted.evidence_scale_ * fitted._head_margin_thresholds),
+        (fitted, prior_odds + fitted.evidence_scale_ * fitted.evidence_thresholds_),
         (no_head, prior_odds),
     ):
-        assert np.shape(clf.threshold_) == (Y.shape[1],)
-        # logit(threshold) minus the label's offset is one cut shared by every label.
-        cut = logit(clf.threshold_) - offsets
+        # Each label's cut minus its offset is one cut shared by every label.
+        cut = clf.decision_rule_.cuts_ - offsets
         np.testing.assert_allclose(cut, cut[0], atol=1e-6)
+        assert clf.threshold_ == 0.5
     # The head's thresholds are its SVMs' cross-validated ones, not a constant.
-    assert np.ptp(fitted._head_margin_thresholds) > 0
-    # The plain global rule is still there.
-    glob = PlantClassifier(evidence_head=False, max_iter=1, embed_dim=16, hidden_size=8,
-                           batch_size=32, random_state=0, threshold="global").fit(X, Y)
-    assert np.ndim(glob.threshold_) == 0
+    assert np.ptp(fitted.evidence_thresholds_) > 0
+
+
+def test_best_evidence_scale_follows_the_validation_data():
+    rng = np.random.default_rng(0)
+    Y = sp.csr_matrix((rng.random((60, 8)) < 0.2).astype(int))
+    signal = Y.toarray() + 0.1 * rng.standard_normal((60, 8))
+    noise = rng.standard_normal((60, 8))
+
+    def batches(attention, evidence, size=7):
+        for s in range(0, 60, size):
+            idx = np.arange(s, min(s + size, 60))
+            yield idx, (torch.as_tensor(attention[idx], dtype=torch.float32),
+                        torch.as_tensor(evidence[idx], dtype=torch.float32))
+
+    # A head that carries the signal gets a weight (ties: the smallest that ranks as well),
+    # a noisy one none.
+    scale, _ = best_evidence_scale(batches(noise * 0.01, signal), Y)
+    assert scale == 0.5
+    scale, _ = best_evidence_scale(batches(noise, signal), Y)
+    assert scale >= 4.0
+    scale, score = best_evidence_scale(batches(signal, noise), Y)
+    assert scale == 0.0
+    from plantlearn.metrics import ndcg_at_k
+
+    # Streamed in batches, the score is nDCG@5 of the whole matrix.
+    assert score == pytest.approx(ndcg_at_k(Y, signal.astype(np.float32), k=5))
