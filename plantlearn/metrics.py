@@ -61,7 +61,7 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import f1_score, make_scorer
+from sklearn.metrics import f1_score
 
 from ._validation import _is_label_lists
 
@@ -78,6 +78,8 @@ __all__ = [
     "precision_at_k_scorer",
     "ndcg_at_k_scorer",
     "psprecision_at_k_scorer",
+    "micro_f1_scorer",
+    "macro_f1_scorer",
 ]
 
 # Rows of a dense score matrix processed at once by the top-k selection; bounds the temporary
@@ -968,8 +970,159 @@ def format_report(rows, *, digits=4):
 _RANKING_RESPONSE = ("decision_function", "predict_proba")
 
 
+def _ranking_scores(estimator, X):
+    """``(method name, (n_samples, n_labels) scores)`` from the estimator's best response."""
+    for method in _RANKING_RESPONSE:
+        func = getattr(estimator, method, None)
+        if func is None:
+            continue
+        scores = func(X)
+        if isinstance(scores, list):
+            # One (n_samples, n_classes) probability array per label, as RandomForestClassifier
+            # or MultiOutputClassifier return: keep each one's last (positive) column, as
+            # scikit-learn's own scorers do.
+            try:
+                scores = np.column_stack([np.asarray(col)[:, -1] for col in scores])
+            except (ValueError, TypeError, IndexError) as exc:
+                raise ValueError(
+                    f"{type(estimator).__name__}.{method} returned a list that is not one 2-D "
+                    f"array per label ({type(exc).__name__}: {exc})."
+                ) from None
+        return method, scores
+    raise TypeError(
+        f"{type(estimator).__name__} has neither decision_function nor predict_proba; the "
+        "ranking scorers need per-label scores."
+    )
+
+
+def _scorer_label_space(estimator, *ys):
+    """Put a scorer's label arguments (``y_true`` and possibly ``y_pred``) in one label space.
+
+    Indicator inputs are returned unchanged (the metric validates them) with ``names=None``.
+    If any of them is label lists, all of them are mapped onto the columns of the fitted
+    ``estimator.classes_``; labels the estimator was never fitted on (a cross-validation fold's
+    training part can miss a rare label) get extra columns after those, which the estimator
+    cannot predict. Returns ``(converted, names, n_known)``: the CSR matrices, the names of all
+    their columns and the number of them that are the estimator's own.
+    """
+    ys = [list(y) if isinstance(y, Iterator) else y for y in ys]
+    is_lists = [_is_label_lists(y) for y in ys]
+    if not any(is_lists):
+        return ys, None, None
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        raise TypeError(
+            f"The scorer got label lists as y, but {type(estimator).__name__} has no classes_ "
+            "naming its score columns; score it with a 0/1 indicator matrix instead."
+        )
+    names, index = _check_classes(classes, name=f"{type(estimator).__name__}.classes_")
+    extra = {}
+    converted = []
+    for y, lists, name in zip(ys, is_lists, ("y_true", "y_pred"), strict=False):
+        if lists:
+            converted.append(_label_lists_to_csr(y, name, index, extra=extra))
+        else:
+            converted.append(_to_indicator(y, name, names))
+    n_total = len(names) + len(extra)
+    converted = [
+        sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], n_total))
+        for Y in converted
+    ]
+    return converted, names + list(extra), len(names)
+
+
+def _never_predicted(S, n_total):
+    """Scores ``S`` widened to ``n_total`` columns whose extra columns are never predicted.
+
+    The result is sparse with every existing score stored (zeros included): the ranking metrics
+    rank stored entries only, so the extra columns can never enter a top-k list, even when
+    ``k`` exceeds the number of scored labels.
+    """
+    if sp.issparse(S):
+        return sp.csr_matrix((S.data, S.indices, S.indptr), shape=(S.shape[0], n_total))
+    n, m = S.shape
+    indptr = np.arange(0, n * m + 1, max(m, 1), dtype=np.int64) if m else np.zeros(n + 1, int)
+    indices = np.tile(np.arange(m, dtype=np.int64), n)
+    return sp.csr_matrix((S.ravel(), indices, indptr), shape=(n, n_total))
+
+
+class _RankingScorer:
+    """``scorer(estimator, X, y_true) -> float`` for a ranking metric (see the factories)."""
+
+    def __init__(self, factory, metric, k, propensities=None, classes=None, **params):
+        self._factory = factory
+        self._metric = metric
+        self.k = k
+        self.propensities = propensities
+        self.classes = classes
+        self.params = params
+
+    def _propensities(self, names):
+        """The propensities of the columns ``names`` (None: the columns of an indicator)."""
+        if names is None or self.classes is None:
+            if names is not None:
+                raise TypeError(
+                    f"{self._factory} got label lists as y, so it needs the label names of its "
+                    "propensities: create it with classes=..., e.g. "
+                    "psprecision_at_k_scorer(jain_propensity(Y, classes=labels), "
+                    "classes=labels)."
+                )
+            return self.propensities
+        by_name = dict(zip(self.classes, self.propensities, strict=True))
+        missing = [label for label in names if label not in by_name]
+        if missing:
+            shown = ", ".join(repr(label) for label in missing[:_N_SHOWN])
+            raise ValueError(
+                f"{self._factory} has no propensity for {len(missing)} label(s): {shown}; its "
+                "classes must name every label of the data."
+            )
+        return np.array([by_name[label] for label in names], dtype=np.float64)
+
+    def __call__(self, estimator, X, y_true):
+        method, scores = _ranking_scores(estimator, X)
+        (Y,), names, n_known = _scorer_label_space(estimator, y_true)
+        if names is not None:
+            scores = _check_scores(scores, (Y.shape[0], n_known), name=f"{method} output")
+            if Y.shape[1] > n_known:
+                scores = _never_predicted(scores, Y.shape[1])
+        params = dict(self.params)
+        if self.propensities is not None:
+            params["propensities"] = self._propensities(names)
+        return self._metric(Y, scores, k=self.k, **params)
+
+    def __repr__(self):
+        args = [f"k={self.k}"] + [f"{key}={value!r}" for key, value in self.params.items()]
+        if self.propensities is not None:
+            args.insert(0, f"<{self.propensities.size} propensities>")
+            if self.classes is not None:
+                args.append(f"<{len(self.classes)} classes>")
+        return f"{self._factory}({', '.join(args)})"
+
+
+class _PredictionScorer:
+    """``scorer(estimator, X, y_true) -> float`` for an F1 metric on ``estimator.predict``."""
+
+    def __init__(self, factory, metric, **params):
+        self._factory = factory
+        self._metric = metric
+        self.params = params
+
+    def __call__(self, estimator, X, y_true):
+        y_pred = estimator.predict(X)
+        (Y, P), _, _ = _scorer_label_space(estimator, y_true, y_pred)
+        return self._metric(Y, P, **self.params)
+
+    def __repr__(self):
+        args = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{self._factory}({args})"
+
+
 def precision_at_k_scorer(k=5):
-    """A GridSearchCV scorer computing :func:`precision_at_k` on the estimator's scores.
+    """A scorer computing :func:`precision_at_k` on the estimator's scores.
+
+    For ``scoring=`` in :class:`~sklearn.model_selection.GridSearchCV`,
+    :func:`~sklearn.model_selection.cross_val_score` and
+    :func:`plantlearn.model_selection.cross_validate`, also with label-list targets.
 
     Parameters
     ----------
@@ -979,23 +1132,35 @@ def precision_at_k_scorer(k=5):
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` (higher is better).
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
 
     Notes
     -----
-    The scores are ``decision_function`` where the estimator has one, else ``predict_proba``:
-    rankings need no probabilities, and float32 probabilities saturate at 1 for large logits
-    (PlantClassifier with its linear evidence head), which would tie the top labels.
-    scikit-learn post-processes the scores of estimators whose ``classes_`` look like a
-    binary problem (two classes), keeping one column; multi-label estimators used with these
-    scorers must expose ``classes_`` that do not (or none at all, for non-classifiers).
+    The scorer asks the estimator for ``decision_function`` where it has one, else
+    ``predict_proba``: rankings need no probabilities, and float32 probabilities saturate at 1
+    for large logits (PlantClassifier with its linear evidence head), which would tie the top
+    labels. The scores are used as returned (a list of per-label probability arrays is
+    stacked to their positive columns), whatever ``classes_`` looks like.
+
+    ``y_true`` may be in any target format ``PlantClassifier.fit`` takes. Label lists are mapped
+    onto the columns of the fitted ``estimator.classes_`` (so they need an estimator with
+    ``classes_``). A label the estimator was never fitted on (a cross-validation fold's
+    training part can lack a rare label) still counts as a positive of its document, one the
+    estimator cannot rank: it is always a miss, and its document is not dropped from the mean.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV, KFold
+    >>> from plantlearn import PlantClassifier
+    >>> from plantlearn.metrics import precision_at_k_scorer
+    >>> search = GridSearchCV(PlantClassifier(), {"max_iter": [5, 10]},
+    ...                       scoring=precision_at_k_scorer(k=1), cv=KFold(3))
     """
-    _check_k(k)
-    return make_scorer(precision_at_k, response_method=_RANKING_RESPONSE, k=k)
+    return _RankingScorer("precision_at_k_scorer", precision_at_k, _check_k(k))
 
 
 def ndcg_at_k_scorer(k=5):
-    """A GridSearchCV scorer computing :func:`ndcg_at_k` on the estimator's scores.
+    """A scorer computing :func:`ndcg_at_k` on the estimator's scores.
 
     Parameters
     ----------
@@ -1005,43 +1170,107 @@ def ndcg_at_k_scorer(k=5):
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` (higher is better).
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
 
     See Also
     --------
-    precision_at_k_scorer : notes on ``classes_``.
+    precision_at_k_scorer : which scores are used, and label-list targets.
     """
-    _check_k(k)
-    return make_scorer(ndcg_at_k, response_method=_RANKING_RESPONSE, k=k)
+    return _RankingScorer("ndcg_at_k_scorer", ndcg_at_k, _check_k(k))
 
 
-def psprecision_at_k_scorer(propensities, *, k=5, normalize=True):
-    """A GridSearchCV scorer computing :func:`psprecision_at_k` on the estimator's scores.
+def psprecision_at_k_scorer(propensities, *, k=5, normalize=True, classes=None):
+    """A scorer computing :func:`psprecision_at_k` on the estimator's scores.
 
     Parameters
     ----------
     propensities : array-like of shape (n_labels,)
-        Fixed label propensities, computed once from the full training label matrix (as XMC
+        Fixed label propensities, computed once from the full training labels (as XMC
         benchmarks do) rather than per fold, so that every fold is scored with the same weights.
     k : int, default=5
         Rank cut-off.
     normalize : bool, default=True
         See :func:`psprecision_at_k`.
+    classes : array-like of shape (n_labels,), default=None
+        The label names of ``propensities``, in order. Needed to score label-list targets: a
+        model fitted on label lists has the labels of its training data as ``classes_``, which
+        differ between cross-validation folds, so the propensities are looked up by name.
+        With indicator targets the propensities follow the columns and ``classes`` is unused.
 
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` (higher is better).
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
+
+    See Also
+    --------
+    precision_at_k_scorer : which scores are used, and label-list targets.
+
+    Examples
+    --------
+    >>> from plantlearn.metrics import jain_propensity, psprecision_at_k_scorer
+    >>> labels = ["earn", "grain", "wheat"]
+    >>> Y = [["earn"], ["grain", "wheat"], ["earn"], ["grain"]]
+    >>> p = jain_propensity(Y, classes=labels)
+    >>> scorer = psprecision_at_k_scorer(p, k=1, classes=labels)
     """
-    _check_k(k)
-    p = np.asarray(propensities, dtype=np.float64)
+    k = _check_k(k)
+    p = _propensity_array(propensities)
     if p.ndim != 1:
         raise ValueError(f"propensities must be 1-D (n_labels,); got shape {p.shape}.")
     _check_propensities(p, p.shape[0])
-    return make_scorer(
-        psprecision_at_k,
-        response_method=_RANKING_RESPONSE,
-        k=k,
-        propensities=p,
+    names = None
+    if classes is not None:
+        names, _ = _check_classes(classes)
+        if len(names) != p.size:
+            raise ValueError(
+                f"classes names {len(names)} labels but there are {p.size} propensities."
+            )
+    return _RankingScorer(
+        "psprecision_at_k_scorer", psprecision_at_k, k, propensities=p, classes=names,
         normalize=normalize,
     )
+
+
+def micro_f1_scorer():
+    """A scorer computing :func:`micro_f1` on ``estimator.predict``.
+
+    Works with every target format: ``PlantClassifier.predict`` returns the format ``fit``
+    received, and label lists on either side are mapped onto the fitted
+    ``estimator.classes_`` (labels the estimator was never fitted on count as missed).
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
+
+    See Also
+    --------
+    macro_f1_scorer
+    """
+    return _PredictionScorer("micro_f1_scorer", micro_f1)
+
+
+def macro_f1_scorer(*, labels="all"):
+    """A scorer computing :func:`macro_f1` on ``estimator.predict``.
+
+    Parameters
+    ----------
+    labels : {"all", "present"}, default="all"
+        Which labels the mean runs over, see :func:`macro_f1`. With label lists, ``"all"``
+        means the estimator's ``classes_`` plus any label of ``y_true`` it was never fitted on;
+        ``"present"`` (the labels with a positive in ``y_true``) means the same with every
+        target format.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
+
+    See Also
+    --------
+    micro_f1_scorer : the target formats.
+    """
+    if not (isinstance(labels, str) and labels in ("all", "present")):
+        raise ValueError(f"labels must be 'all' or 'present'; got {labels!r}.")
+    return _PredictionScorer("macro_f1_scorer", macro_f1, labels=labels)

@@ -623,6 +623,154 @@ def test_scorer_in_grid_search():
     assert search.cv_results_["mean_test_p@1"][1] > search.cv_results_["mean_test_p@1"][0]
 
 
+class LabelListRanker(ClassifierMixin, BaseEstimator):
+    """Frequency ranker fitted on label lists: classes_ are the label names seen in training;
+    predict returns label lists, as PlantClassifier does for label-list targets."""
+
+    def __init__(self, noise=0.0):
+        self.noise = noise
+
+    def fit(self, X, Y):
+        self.classes_ = np.array(sorted({label for row in Y for label in row}))
+        column = {label: j for j, label in enumerate(self.classes_)}
+        counts = np.zeros(self.classes_.size)
+        for row in Y:
+            counts[[column[label] for label in set(row)]] += 1
+        self.freq_ = counts / len(Y)
+        return self
+
+    def decision_function(self, X):
+        X = np.asarray(X, dtype=float)
+        return self.freq_[None, :] + self.noise * X[:, : self.freq_.size]
+
+    def predict(self, X):
+        on = self.decision_function(X) >= 0.5
+        return [[str(c) for c in self.classes_[row]] for row in on]
+
+
+def label_list_problem(seed, n=60, names=NAMES[:5]):
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n, names.size)) < 0.3).astype(int)
+    Y[np.arange(n), rng.integers(0, names.size, size=n)] = 1  # every label seen, sorted names
+    X = Y + rng.random(Y.shape)
+    return X, Y, to_label_lists(Y, names)
+
+
+def test_scorers_on_label_lists_equal_indicator():
+    X, Y, lists = label_list_problem(31)
+    names = NAMES[:5]
+    est = LabelListRanker(noise=1.0).fit(X, lists)
+    np.testing.assert_array_equal(est.classes_, names)
+    scores = est.decision_function(X)
+    prop = M.jain_propensity(Y)
+    pairs = [
+        (M.precision_at_k_scorer(k=2), M.precision_at_k(Y, scores, k=2)),
+        (M.ndcg_at_k_scorer(k=3), M.ndcg_at_k(Y, scores, k=3)),
+        (M.psprecision_at_k_scorer(prop, k=2, classes=names),
+         M.psprecision_at_k(Y, scores, k=2, propensities=prop)),
+        (M.micro_f1_scorer(), M.micro_f1(Y, scores >= 0.5)),
+        (M.macro_f1_scorer(), M.macro_f1(Y, scores >= 0.5)),
+        (M.macro_f1_scorer(labels="present"), M.macro_f1(Y, scores >= 0.5, labels="present")),
+    ]
+    for scorer, expected in pairs:
+        assert scorer(est, X, lists) == expected, scorer
+        assert scorer(est, X, sp.csr_matrix(Y)) == pytest.approx(expected), scorer
+    assert 0 < pairs[0][1] < 1 and 0 < pairs[3][1] < 1
+    # The psp scorer finds each label's propensity by name, whatever the order given.
+    order = [3, 0, 4, 1, 2]
+    shuffled = M.psprecision_at_k_scorer(prop[order], k=2, classes=names[order])
+    assert shuffled(est, X, lists) == pytest.approx(pairs[2][1])
+
+
+def test_scorers_count_labels_the_estimator_never_saw_as_misses():
+    est = LabelListRanker().fit(np.zeros((4, 2)), [["a"], ["a", "b"], ["b"], ["a"]])
+    np.testing.assert_array_equal(est.classes_, ["a", "b"])  # scores: a 0.75, b 0.5
+    X, y = np.zeros((3, 2)), [["a", "zz"], ["zz"], ["b"]]
+    assert M.precision_at_k_scorer(k=1)(est, X, y) == pytest.approx(1 / 3)
+    # k beyond the known labels: "zz" is never ranked, so the second row has no hit.
+    assert M.precision_at_k_scorer(k=3)(est, X, y) == pytest.approx(2 / 9)
+    assert M.ndcg_at_k_scorer(k=3)(est, X, y) == pytest.approx(
+        (1 / (1 + 1 / math.log2(3)) + 0 + 1 / math.log2(3)) / 3
+    )
+    # Predictions are a, b everywhere: TP 2, FP 4, FN 2 (both "zz").
+    assert M.micro_f1_scorer()(est, X, y) == pytest.approx(4 / 10)
+    # Macro over a, b and zz: a and b each have TP 1, FP 2, FN 0; zz has TP 0, FN 2.
+    f1 = [2 * 1 / (2 * 1 + 2 + 0), 2 * 1 / (2 * 1 + 2 + 0), 0.0]
+    assert M.macro_f1_scorer()(est, X, y) == pytest.approx(np.mean(f1))
+    # The metric itself is strict: classes must name every label.
+    with pytest.raises(ValueError, match="'zz'"):
+        M.precision_at_k(y, est.decision_function(X), k=1, classes=est.classes_)
+    # The psp scorer needs a propensity for every label, the unseen one too.
+    prop = np.array([0.5, 0.25, 0.125])
+    psp = M.psprecision_at_k_scorer(prop, k=1, classes=["a", "b", "zz"], normalize=False)
+    assert psp(est, X, y) == pytest.approx((1 / 0.5) / 3)
+    with pytest.raises(ValueError, match=r"no propensity for 1 label\(s\): 'zz'"):
+        M.psprecision_at_k_scorer(prop[:2], k=1, classes=["a", "b"])(est, X, y)
+    with pytest.raises(TypeError, match="classes="):
+        M.psprecision_at_k_scorer(prop, k=1)(est, X, y)
+
+
+def test_scorer_errors():
+    X, Y, lists = label_list_problem(32)
+    with pytest.raises(TypeError, match="FrequencyRanker has no classes_"):
+        M.precision_at_k_scorer(k=1)(FrequencyRanker().fit(X, Y), X, lists)
+    with pytest.raises(TypeError, match="neither decision_function nor predict_proba"):
+        M.precision_at_k_scorer(k=1)(BaseEstimator(), X, Y)
+    with pytest.raises(ValueError, match="'all' or 'present'"):
+        M.macro_f1_scorer(labels=[0, 1])
+    with pytest.raises(ValueError, match="classes names 4 labels but there are 5"):
+        M.psprecision_at_k_scorer(np.ones(5), classes=NAMES[:4])
+    with pytest.raises(TypeError, match="positive integer"):
+        M.ndcg_at_k_scorer(k=1.5)
+    assert repr(M.precision_at_k_scorer(k=3)) == "precision_at_k_scorer(k=3)"
+    assert repr(M.macro_f1_scorer()) == "macro_f1_scorer(labels='all')"
+
+
+def test_scorers_use_every_column_of_two_label_estimators():
+    # make_scorer kept one column of estimators whose classes_ look binary; these scorers don't.
+    rng = np.random.default_rng(33)
+    Y = (rng.random((40, 2)) < 0.5).astype(int)
+    X = Y + rng.random((40, 2))
+    est = FrequencyClassifier(noise=1.0).fit(X, Y)
+    assert M.precision_at_k_scorer(k=1)(est, X, Y) == M.precision_at_k(
+        Y, est.predict_proba(X), k=1
+    )
+
+
+def test_ranking_scorer_stacks_per_label_probability_lists():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(34)
+    Y = (rng.random((50, 4)) < 0.4).astype(int)
+    X = Y + 0.8 * rng.random((50, 4))
+    knn = KNeighborsClassifier(n_neighbors=5).fit(X, Y)
+    assert isinstance(knn.predict_proba(X), list)
+    scores = np.column_stack([p[:, 1] for p in knn.predict_proba(X)])
+    assert M.precision_at_k_scorer(k=2)(knn, X, Y) == M.precision_at_k(Y, scores, k=2)
+
+
+def test_scorers_in_grid_search_on_label_lists():
+    X, Y, lists = label_list_problem(35, n=90)
+    search = GridSearchCV(
+        LabelListRanker(),
+        {"noise": [0.0, 1.0]},
+        scoring={"p@1": M.precision_at_k_scorer(k=1), "f1": M.micro_f1_scorer()},
+        refit="p@1",
+        cv=KFold(3),
+        error_score="raise",
+    )
+    search.fit(X, lists)
+    assert search.best_params_ == {"noise": 1.0}
+    p1 = search.cv_results_["mean_test_p@1"]
+    assert p1[1] > p1[0]
+    # The same folds on the indicator give the same numbers.
+    expected = []
+    for train, test in KFold(3).split(X):
+        fold = LabelListRanker(noise=1.0).fit(X[train], [lists[i] for i in train])
+        expected.append(M.precision_at_k(Y[test], fold.decision_function(X[test]), k=1))
+    assert p1[1] == pytest.approx(np.mean(expected))
+
+
 # --------------------------------------------------------------------------------------------
 # Thresholds
 # --------------------------------------------------------------------------------------------
