@@ -485,7 +485,7 @@ def precision_at_k(y_true, y_score, *, k=5, classes=None):
     >>> precision_at_k(y_true, y_score, k=2)
     0.5
 
-    Label lists, as ``PlantClassifier`` takes them, need the label names of the score columns:
+    Label lists, as PlantClassifier takes them, need the label names of the score columns:
 
     >>> precision_at_k([["a", "c"], ["b"]], y_score, k=1, classes=["a", "b", "c"])
     1.0

@@ -374,7 +374,7 @@ def cross_validate(estimator, X, y, *, scoring=None, cv=5, n_jobs=None, verbose=
     >>> result["test_score"].shape
     (3,)
 
-    On label lists, with several scorers; each fold's model maps them with its ``classes_``:
+    On label lists, with several scorers; each fold's model maps them with its classes_:
 
     >>> names = ["earn", "grain", "wheat", "trade", "crude"]
     >>> labels = [[names[j] for j in row.indices] for row in Y]
