@@ -7,10 +7,10 @@ Usage::
 
 Offline and with the runtime dependencies only: it imports plantlearn and
 reads signatures and docstrings with :mod:`inspect`. The public objects are
-those listed in ``__all__`` of ``plantlearn``, ``plantlearn.metrics`` and
-``plantlearn.datasets``; for classes, their public methods defined in
-plantlearn (inherited scikit-learn methods such as ``get_params`` are
-listed by name only).
+those listed in ``__all__`` of ``plantlearn``, ``plantlearn.metrics``,
+``plantlearn.datasets`` and ``plantlearn.model_selection``; for classes,
+their public methods defined in plantlearn (inherited scikit-learn methods
+such as ``get_params`` are listed by name only).
 """
 
 import argparse
@@ -20,7 +20,8 @@ import re
 import sys
 from pathlib import Path
 
-MODULES = ("plantlearn", "plantlearn.metrics", "plantlearn.datasets")
+MODULES = ("plantlearn", "plantlearn.metrics", "plantlearn.datasets",
+           "plantlearn.model_selection")
 # numpydoc sections whose bodies are "name : type" entries with indented descriptions.
 ENTRY_SECTIONS = {"Parameters", "Returns", "Yields", "Attributes", "Raises", "Warns",
                   "Other Parameters", "Receives", "Warnings"}

@@ -10,7 +10,8 @@ Pipeline::
 
     make_pipeline(MIInitializer(), LTRPretrainer(), PlantClassifier())
 
-Public helper modules: :mod:`plantlearn.metrics` and :mod:`plantlearn.datasets`.
+Public helper modules: :mod:`plantlearn.metrics`, :mod:`plantlearn.datasets` and
+:mod:`plantlearn.model_selection`.
 """
 
 __version__ = "0.1.0"

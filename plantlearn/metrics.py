@@ -11,6 +11,14 @@ Inputs
     top ``k`` columns of each row and look those up in the CSR row, so memory stays
     ``O(nnz + n_samples * k)`` beyond the score matrix itself.
 
+    ``y_true`` (and ``y_pred``, ``y_train``) may also be *label lists*, one list, tuple or set
+    of label names per document as ``PlantClassifier.fit`` takes them, e.g.
+    ``[["earn"], ["grain", "wheat"]]``. They need the keyword ``classes``, the label names in
+    the column order of the scores (``clf.classes_``), and are mapped onto those columns; a
+    label not in ``classes`` raises a ValueError naming it, and label lists without
+    ``classes`` raise a TypeError. Equal-length rows of 0/1 numbers are read as an indicator
+    matrix written as nested lists, as ``fit`` reads them.
+
     ``y_score`` is a real-valued matrix of the same shape (dense, e.g. ``predict_proba`` output).
     A scipy sparse ``y_score`` (e.g. a top-k prediction matrix) is also accepted: its *stored*
     entries are ranked and entries that are not stored are never predicted, so a row with fewer
@@ -48,11 +56,14 @@ Jain, Prabhu and Varma, "Extreme Multi-label Loss Functions for Recommendation, 
 
 import numbers
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import f1_score, make_scorer
+from sklearn.metrics import f1_score
+
+from ._validation import _is_label_lists
 
 __all__ = [
     "precision_at_k",
@@ -67,6 +78,8 @@ __all__ = [
     "precision_at_k_scorer",
     "ndcg_at_k_scorer",
     "psprecision_at_k_scorer",
+    "micro_f1_scorer",
+    "macro_f1_scorer",
 ]
 
 # Rows of a dense score matrix processed at once by the top-k selection; bounds the temporary
@@ -90,13 +103,38 @@ def _check_indicator(y, name):
         Y.eliminate_zeros()
         data = Y.data
     else:
-        if isinstance(y, str):
-            raise TypeError(f"{name} must be an indicator matrix, got a str.")
-        arr = np.asarray(y)
+        if isinstance(y, (str, bytes)):
+            raise TypeError(f"{name} must be an indicator matrix, got a {type(y).__name__}.")
+        if y is None:
+            raise TypeError(
+                f"{name} is None; expected a 0/1 indicator matrix (n_samples, n_labels) or a "
+                "list of label lists with classes=..."
+            )
+        try:
+            arr = np.asarray(y)
+        except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
+            raise ValueError(
+                f"{name} must be a 0/1 indicator matrix (n_samples, n_labels) or a list of label "
+                f"lists (one list, tuple or set of label names per document); could not read it "
+                f"as either ({type(exc).__name__}: {exc})."
+            ) from None
         if arr.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {arr.shape}.")
+            hint = ""
+            if arr.ndim == 1 and (arr.dtype == object or arr.dtype.kind in "USV"):
+                hint = (
+                    " For one label per document pass [[label] for label in y]; label lists must"
+                    " be a list (not a numpy array) of lists, tuples or sets."
+                )
+            raise ValueError(
+                f"{name} must be 2-D (n_samples, n_labels); got shape {arr.shape}.{hint}"
+            )
         if arr.dtype == object:
             raise TypeError(f"{name} must be a numeric 0/1 indicator matrix, got dtype object.")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError(
+                f"{name} must be a numeric 0/1 indicator matrix, got dtype {arr.dtype}; label "
+                "names belong in label lists (one list of names per document) with classes=..."
+            )
         Y = sp.csr_matrix(arr, dtype=arr.dtype if arr.dtype != bool else np.int8)
         Y.eliminate_zeros()
         data = Y.data
@@ -111,20 +149,47 @@ def _check_indicator(y, name):
     return Y
 
 
+#: Appended to score errors: the usual mistake is passing predicted labels instead of scores.
+_SCORE_HINT = (
+    " Ranking metrics need real-valued scores such as clf.decision_function(X) or "
+    "clf.predict_proba(X), not predicted labels."
+)
+
+
 def _check_scores(y_score, shape, name="y_score"):
     """Validate ``y_score`` against ``shape``; return a float ndarray or a canonical CSR matrix."""
     if sp.issparse(y_score):
+        if y_score.ndim != 2:
+            raise ValueError(
+                f"{name} must be 2-D (n_samples, n_labels); got shape {y_score.shape}."
+            )
         S = sp.csr_matrix(y_score, copy=True)
         S.sum_duplicates()
+        if not (np.issubdtype(S.dtype, np.number) or S.dtype == bool) or np.issubdtype(
+            S.dtype, np.complexfloating
+        ):
+            raise TypeError(f"{name} must hold real numbers, got dtype {S.dtype}.")
         if not np.issubdtype(S.dtype, np.floating):
             S = S.astype(np.float64)
         values = S.data
     else:
-        if isinstance(y_score, str):
-            raise TypeError(f"{name} must be a 2-D array of scores, got a str.")
-        S = np.asarray(y_score)
+        if isinstance(y_score, (str, bytes)):
+            raise TypeError(
+                f"{name} must be a 2-D array of scores, got a {type(y_score).__name__}."
+            )
+        if y_score is None:
+            raise TypeError(f"{name} is None; expected a 2-D array of scores.{_SCORE_HINT}")
+        try:
+            S = np.asarray(y_score)
+        except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
+            raise ValueError(
+                f"{name} must be a 2-D array of scores (n_samples, n_labels); could not convert "
+                f"it ({type(exc).__name__}: {exc}).{_SCORE_HINT}"
+            ) from None
         if S.dtype == object or not (np.issubdtype(S.dtype, np.number) or S.dtype == bool):
-            raise TypeError(f"{name} must be a numeric array, got dtype {S.dtype}.")
+            raise TypeError(f"{name} must be a numeric array, got dtype {S.dtype}.{_SCORE_HINT}")
+        if np.issubdtype(S.dtype, np.complexfloating):
+            raise TypeError(f"{name} must hold real numbers, got dtype {S.dtype}.")
         if not np.issubdtype(S.dtype, np.floating):
             S = S.astype(np.float64)
         values = S
@@ -132,8 +197,9 @@ def _check_scores(y_score, shape, name="y_score"):
         hint = ""
         if S.ndim == 1:
             hint = (
-                " A 1-D score vector from a scorer usually means the estimator's classes_ looked"
-                " like a binary problem to scikit-learn, which then kept a single column."
+                " A 1-D score vector usually comes from a single-output estimator, or from"
+                " scikit-learn keeping one column because the estimator's classes_ looked like"
+                " a binary problem."
             )
         raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {S.shape}.{hint}")
     if S.shape != tuple(shape):
@@ -149,6 +215,120 @@ def _check_k(k):
     if k < 1:
         raise ValueError(f"k must be a positive integer, got {k}.")
     return int(k)
+
+
+#: How many unknown labels an error message names.
+_N_SHOWN = 5
+
+
+def _check_classes(classes, name="classes"):
+    """Return ``(names, index)``: the label names as a list and a ``{name: column}`` dict."""
+    if isinstance(classes, (str, bytes)) or sp.issparse(classes):
+        raise TypeError(
+            f"{name} must be a 1-D sequence of label names in column order (e.g. clf.classes_), "
+            f"got a {type(classes).__name__}."
+        )
+    if isinstance(classes, np.ndarray):
+        if classes.ndim != 1:
+            raise ValueError(f"{name} must be 1-D (n_labels,); got shape {classes.shape}.")
+        names = classes.tolist()
+    else:
+        try:
+            names = list(classes)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be a 1-D sequence of label names in column order (e.g. "
+                f"clf.classes_), got {type(classes).__name__}."
+            ) from None
+    if not names:
+        raise ValueError(f"{name} is empty: it must name every score column.")
+    index = {}
+    for j, label in enumerate(names):
+        try:
+            first = index.setdefault(label, j)
+        except TypeError:
+            raise TypeError(
+                f"{name}[{j}] is {label!r}, which is unhashable; label names must be hashable "
+                "(str, int, ...)."
+            ) from None
+        if first != j:
+            raise ValueError(f"{name} names the label {label!r} twice (columns {first} and {j}).")
+    return names, index
+
+
+def _label_lists_to_csr(rows, name, index, extra=None):
+    """Map label lists onto the columns of ``index`` (a ``{label: column}`` dict).
+
+    With ``extra=None`` a label missing from ``index`` raises a ValueError naming the first
+    few. Otherwise ``extra`` is a dict that collects the missing labels, each getting a new
+    column after ``len(index)`` (scorers use this for labels a fold's model never saw); the
+    returned matrix then has ``len(index) + len(extra)`` columns.
+    """
+    indptr, indices = [0], []
+    unknown = {}  # insertion-ordered: the first labels met are the ones named
+    for i, row in enumerate(rows):
+        cols = set()
+        for label in row:
+            try:
+                j = index.get(label)
+            except TypeError:
+                raise TypeError(
+                    f"{name}[{i}] holds {label!r}, which is unhashable; labels must be hashable "
+                    "names (str, int, ...)."
+                ) from None
+            if j is None:
+                if extra is None:
+                    unknown.setdefault(label)
+                    continue
+                j = extra.setdefault(label, len(index) + len(extra))
+            cols.add(j)
+        indices.extend(sorted(cols))
+        indptr.append(len(indices))
+    if unknown:
+        shown = ", ".join(repr(label) for label in list(unknown)[:_N_SHOWN])
+        more = f" (and {len(unknown) - _N_SHOWN} more)" if len(unknown) > _N_SHOWN else ""
+        raise ValueError(
+            f"{name} contains {len(unknown)} label(s) that are not in classes: {shown}{more}. "
+            "classes must name every label, in the column order of the scores (e.g. "
+            "clf.classes_)."
+        )
+    n_cols = len(index) + (len(extra) if extra is not None else 0)
+    Y = sp.csr_matrix(
+        (np.ones(len(indices), dtype=np.int8), np.asarray(indices, dtype=np.int64),
+         np.asarray(indptr, dtype=np.int64)),
+        shape=(len(indptr) - 1, n_cols),
+    )
+    return Y
+
+
+def _to_indicator(y, name, classes=None):
+    """The one conversion of a metric's label argument to a canonical CSR 0/1 matrix.
+
+    ``y`` is a 0/1 indicator matrix (dense, nested lists or scipy sparse) or a list of label
+    lists. Label lists are told apart from nested-list indicators as ``fit`` does
+    (``_validation._is_label_lists``: equal-length rows of 0/1 numbers are an indicator) and
+    need ``classes``, the label names of the score columns. With an indicator, ``classes`` is
+    optional and only checked against the number of columns.
+    """
+    names = index = None
+    if classes is not None:
+        names, index = _check_classes(classes)
+    if isinstance(y, Iterator):  # _is_label_lists would consume a generator
+        y = list(y)
+    if _is_label_lists(y):
+        if classes is None:
+            raise TypeError(
+                f"{name} looks like label lists (one collection of label names per document): "
+                "pass classes=clf.classes_ (the label names in the column order of the scores) "
+                "so they can be mapped onto columns, or pass a 0/1 indicator matrix."
+            )
+        return _label_lists_to_csr(y, name, index)
+    Y = _check_indicator(y, name)
+    if names is not None and Y.shape[1] != len(names):
+        raise ValueError(
+            f"{name} has {Y.shape[1]} label columns but classes names {len(names)} labels."
+        )
+    return Y
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,9 +411,9 @@ def _hits(Y, top):
     return (keys[pos_clipped] == query) & (pos < keys.size) & (top >= 0)
 
 
-def _prepare(y_true, y_score, k):
+def _prepare(y_true, y_score, k, classes):
     k = _check_k(k)
-    Y = _check_indicator(y_true, "y_true")
+    Y = _to_indicator(y_true, "y_true", classes)
     S = _check_scores(y_score, Y.shape)
     top = _topk(S, k)
     hits = _hits(Y, top)
@@ -258,22 +438,37 @@ def _mean_over_positive_rows(values, n_pos, metric):
 # --------------------------------------------------------------------------------------------
 
 
-def precision_at_k(y_true, y_score, *, k=5):
+def precision_at_k(y_true, y_score, *, k=5, classes=None):
     """Precision at k: the fraction of the top ``k`` ranked labels that are relevant.
 
     Parameters
     ----------
-    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrix of the true labels.
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels) or list of label lists
+        0/1 indicator matrix of the true labels, or one collection of label names per document
+        (then ``classes`` is required).
     y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
         Scores; higher means more likely. Ties are broken by the lower column index.
     k : int, default=5
         Number of top-ranked labels considered.
+    classes : array-like of shape (n_labels,), default=None
+        Label names in the column order of ``y_score``, e.g. ``clf.classes_``; needed when
+        ``y_true`` is given as label lists (it is mapped onto these columns; a label not in
+        ``classes`` raises a ValueError). With an indicator ``y_true`` it is optional and only
+        checked against the number of columns.
 
     Returns
     -------
     float
         Mean of ``hits / k`` over the rows with at least one positive label.
+
+    Raises
+    ------
+    TypeError
+        If ``y_true`` is label lists and ``classes`` is not given, or an argument is not
+        array-like (a str, None, ...).
+    ValueError
+        If a label is not in ``classes``, the shapes disagree, ``y_true`` is not 0/1 or
+        ``y_score`` holds NaN.
 
     See Also
     --------
@@ -289,22 +484,33 @@ def precision_at_k(y_true, y_score, *, k=5):
     1.0
     >>> precision_at_k(y_true, y_score, k=2)
     0.5
+
+    Label lists, as PlantClassifier takes them, need the label names of the score columns:
+
+    >>> precision_at_k([["a", "c"], ["b"]], y_score, k=1, classes=["a", "b", "c"])
+    1.0
     """
-    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k, classes)
     return _mean_over_positive_rows(hits.sum(axis=1) / k, n_pos, "precision_at_k")
 
 
-def recall_at_k(y_true, y_score, *, k=5):
+def recall_at_k(y_true, y_score, *, k=5, classes=None):
     """Recall at k: the fraction of a row's relevant labels found in its top ``k``.
 
     Parameters
     ----------
-    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrix of the true labels.
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels) or list of label lists
+        0/1 indicator matrix of the true labels, or one collection of label names per document
+        (then ``classes`` is required).
     y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
         Scores; higher means more likely. Ties are broken by the lower column index.
     k : int, default=5
         Number of top-ranked labels considered.
+    classes : array-like of shape (n_labels,), default=None
+        Label names in the column order of ``y_score``, e.g. ``clf.classes_``; needed when
+        ``y_true`` is given as label lists (it is mapped onto these columns; a label not in
+        ``classes`` raises a ValueError). With an indicator ``y_true`` it is optional and only
+        checked against the number of columns.
 
     Returns
     -------
@@ -313,15 +519,15 @@ def recall_at_k(y_true, y_score, *, k=5):
 
     See Also
     --------
-    precision_at_k
+    precision_at_k : the errors raised on bad input.
     """
-    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k, classes)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_row = hits.sum(axis=1) / n_pos
     return _mean_over_positive_rows(per_row, n_pos, "recall_at_k")
 
 
-def ndcg_at_k(y_true, y_score, *, k=5):
+def ndcg_at_k(y_true, y_score, *, k=5, classes=None):
     """Normalised discounted cumulative gain at k with binary gains.
 
     ``DCG@k = sum_{j=1..k} rel_j / log2(j + 1)`` and the ideal DCG places ``min(k, n_pos)``
@@ -329,12 +535,18 @@ def ndcg_at_k(y_true, y_score, *, k=5):
 
     Parameters
     ----------
-    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrix of the true labels.
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels) or list of label lists
+        0/1 indicator matrix of the true labels, or one collection of label names per document
+        (then ``classes`` is required).
     y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
         Scores; higher means more likely. Ties are broken by the lower column index.
     k : int, default=5
         Rank cut-off.
+    classes : array-like of shape (n_labels,), default=None
+        Label names in the column order of ``y_score``, e.g. ``clf.classes_``; needed when
+        ``y_true`` is given as label lists (it is mapped onto these columns; a label not in
+        ``classes`` raises a ValueError). With an indicator ``y_true`` it is optional and only
+        checked against the number of columns.
 
     Returns
     -------
@@ -347,7 +559,7 @@ def ndcg_at_k(y_true, y_score, *, k=5):
     ties, and it rejects sparse targets. On tie-free scores where every row has a positive the
     two agree.
     """
-    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k, classes)
     width = top.shape[1]
     discount = 1.0 / np.log2(np.arange(width, dtype=np.float64) + 2.0)
     dcg = hits @ discount if width else np.zeros(Y.shape[0])
@@ -359,10 +571,25 @@ def ndcg_at_k(y_true, y_score, *, k=5):
     return _mean_over_positive_rows(per_row, n_pos, "ndcg_at_k")
 
 
-def _check_propensities(propensities, n_labels):
+def _propensity_array(propensities):
+    """``propensities`` as a float64 array (any shape), or a TypeError/ValueError."""
     if propensities is None:
         raise TypeError("psprecision_at_k needs propensities=..., e.g. jain_propensity(Y_train).")
-    p = np.asarray(propensities, dtype=np.float64)
+    if isinstance(propensities, (str, bytes)) or sp.issparse(propensities):
+        raise TypeError(
+            f"propensities must be a 1-D array of numbers, got a {type(propensities).__name__}."
+        )
+    try:
+        return np.asarray(propensities, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"propensities must be a 1-D array of numbers; could not convert it "
+            f"({type(exc).__name__}: {exc})."
+        ) from None
+
+
+def _check_propensities(propensities, n_labels):
+    p = _propensity_array(propensities)
     if p.ndim != 1 or p.shape[0] != n_labels:
         raise ValueError(
             f"propensities must have shape ({n_labels},) to match y_true's {n_labels} labels; "
@@ -373,7 +600,7 @@ def _check_propensities(propensities, n_labels):
     return p
 
 
-def psprecision_at_k(y_true, y_score, *, k=5, propensities, normalize=True):
+def psprecision_at_k(y_true, y_score, *, k=5, propensities, normalize=True, classes=None):
     """Propensity-scored precision at k (Jain et al., 2016).
 
     Each hit on label ``l`` is weighted by ``1 / propensities[l]``, so rare (low-propensity)
@@ -381,8 +608,9 @@ def psprecision_at_k(y_true, y_score, *, k=5, propensities, normalize=True):
 
     Parameters
     ----------
-    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrix of the true labels.
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels) or list of label lists
+        0/1 indicator matrix of the true labels, or one collection of label names per document
+        (then ``classes`` is required).
     y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
         Scores; higher means more likely. Ties are broken by the lower column index.
     k : int, default=5
@@ -393,6 +621,12 @@ def psprecision_at_k(y_true, y_score, *, k=5, propensities, normalize=True):
         If True, divide the dataset's mean PSP@k by the mean PSP@k of the best possible ranking
         (each row ranks its positives by decreasing ``1 / p``): a ratio of means, as in pyxclib,
         which lies in ``[0, 1]``. If False, return the raw mean, which is not bounded by 1.
+    classes : array-like of shape (n_labels,), default=None
+        Label names in the column order of ``y_score``, e.g. ``clf.classes_``
+        (``propensities`` follow the same order); needed when ``y_true`` is given as label
+        lists (it is mapped onto these columns; a label not in ``classes`` raises a
+        ValueError). With an indicator ``y_true`` it is optional and only checked against the
+        number of columns.
 
     Returns
     -------
@@ -408,7 +642,7 @@ def psprecision_at_k(y_true, y_score, *, k=5, propensities, normalize=True):
     Jain, Prabhu and Varma, "Extreme Multi-label Loss Functions for Recommendation, Tagging,
     Ranking & Other Missing Label Applications", KDD 2016.
     """
-    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k)
+    Y, S, k, top, hits, n_pos = _prepare(y_true, y_score, k, classes)
     p = _check_propensities(propensities, Y.shape[1])
     inv = 1.0 / p
     gain = np.where(hits, inv[np.maximum(top, 0)], 0.0)
@@ -428,7 +662,7 @@ def psprecision_at_k(y_true, y_score, *, k=5, propensities, normalize=True):
     return float(per_row[valid].sum() / best[valid].sum())
 
 
-def jain_propensity(Y, *, A=0.55, B=1.5):
+def jain_propensity(Y, *, A=0.55, B=1.5, classes=None):
     """Label propensities of Jain et al. (2016) from a training label matrix.
 
     ``p_l = 1 / (1 + C * exp(-A * log(N_l + B)))`` with ``C = (log N - 1) * (B + 1) ** A``,
@@ -437,25 +671,30 @@ def jain_propensity(Y, *, A=0.55, B=1.5):
 
     Parameters
     ----------
-    Y : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrix of the training labels.
+    Y : {array-like, sparse matrix} of shape (n_samples, n_labels) or list of label lists
+        0/1 indicator matrix of the training labels, or one collection of label names per
+        document (then ``classes`` is required).
     A : float, default=0.55
         Dataset-dependent constant (0.55 for most datasets in the XMC repository; 0.6 for
         Amazon, 0.5 for Wikipedia-LSHTC).
     B : float, default=1.5
         Dataset-dependent constant (1.5 for most datasets; 2.6 for Amazon, 0.4 for Wikipedia).
+    classes : array-like of shape (n_labels,), default=None
+        Label names, in the order the propensities are returned; needed when ``Y`` is given
+        as label lists (a label not in ``classes`` raises a ValueError).
 
     Returns
     -------
     ndarray of shape (n_labels,)
-        Propensities in ``(0, 1)``; frequent labels get values close to 1.
+        Propensities in ``(0, 1)``, in the column order of ``Y`` (or of ``classes``); frequent
+        labels get values close to 1.
 
     Raises
     ------
     ValueError
         If ``Y`` has fewer than 3 rows: ``C`` would not be positive (``log N <= 1``).
     """
-    Yc = _check_indicator(Y, "Y")
+    Yc = _to_indicator(Y, "Y", classes)
     N = Yc.shape[0]
     if N < 3:
         raise ValueError(
@@ -471,21 +710,27 @@ def jain_propensity(Y, *, A=0.55, B=1.5):
 # --------------------------------------------------------------------------------------------
 
 
-def _check_pred_pair(y_true, y_pred):
-    Y = _check_indicator(y_true, "y_true")
-    P = _check_indicator(y_pred, "y_pred")
+def _check_pred_pair(y_true, y_pred, classes=None):
+    Y = _to_indicator(y_true, "y_true", classes)
+    P = _to_indicator(y_pred, "y_pred", classes)
     if Y.shape != P.shape:
         raise ValueError(f"y_true and y_pred have different shapes: {Y.shape} != {P.shape}.")
     return Y, P
 
 
-def micro_f1(y_true, y_pred):
+def micro_f1(y_true, y_pred, *, classes=None):
     """Micro-averaged F1 of binary multi-label predictions.
 
     Parameters
     ----------
-    y_true, y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrices.
+    y_true, y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels) or label lists
+        0/1 indicator matrices, or one collection of label names per document (as
+        ``PlantClassifier.predict`` returns for a model fitted on label lists; then ``classes``
+        is required).
+    classes : array-like of shape (n_labels,), default=None
+        Label names in column order, e.g. ``clf.classes_``; label lists are mapped onto these
+        columns (a label not in ``classes`` raises a ValueError). With indicators it is
+        optional and only checked against the number of columns.
 
     Returns
     -------
@@ -493,7 +738,7 @@ def micro_f1(y_true, y_pred):
         ``2 TP / (2 TP + FP + FN)`` over all (document, label) pairs; 0.0 when there are no
         positives in either matrix.
     """
-    Y, P = _check_pred_pair(y_true, y_pred)
+    Y, P = _check_pred_pair(y_true, y_pred, classes)
     return float(f1_score(Y, P, average="micro", zero_division=0))
 
 
@@ -515,26 +760,31 @@ def _resolve_labels(labels, Y):
     return idx.astype(np.int64)
 
 
-def macro_f1(y_true, y_pred, *, labels="all"):
+def macro_f1(y_true, y_pred, *, labels="all", classes=None):
     """Macro-averaged F1: the unweighted mean of per-label F1 scores.
 
     Parameters
     ----------
-    y_true, y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrices.
+    y_true, y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels) or label lists
+        0/1 indicator matrices, or one collection of label names per document (then
+        ``classes`` is required).
     labels : {"all", "present"} or array-like of int, default="all"
         Which labels (columns) the mean runs over. ``"all"``: every column; a label with neither
         true nor predicted positives scores 0 (``zero_division=0``), which penalises label
         spaces with many labels absent from the evaluation data. ``"present"``: the labels with
         at least one positive in ``y_true``. An array: those column indices (e.g. training
-        labels that also occur in test, as in the project's baselines).
+        labels that also occur in test, as in the project's baselines). Indices are columns,
+        i.e. positions in ``classes``, also for label lists.
+    classes : array-like of shape (n_labels,), default=None
+        Label names in column order, e.g. ``clf.classes_``; see :func:`micro_f1`. With label
+        lists, ``labels="all"`` runs over every name in ``classes``.
 
     Returns
     -------
     float
         Macro F1; 0.0 with a warning when the selection is empty.
     """
-    Y, P = _check_pred_pair(y_true, y_pred)
+    Y, P = _check_pred_pair(y_true, y_pred, classes)
     idx = _resolve_labels(labels, Y)
     if idx.size == 0:
         warnings.warn(
@@ -566,7 +816,9 @@ def _bucket_names(bins):
     return edges, names
 
 
-def frequency_bucket_report(y_true, y_score, y_train, *, y_pred=None, bins=(0, 5, 50), k=5):
+def frequency_bucket_report(
+    y_true, y_score, y_train, *, y_pred=None, bins=(0, 5, 50), k=5, classes=None
+):
     """Break ranking (and optionally F1) quality down by the labels' training frequency.
 
     Labels are put into buckets by how many training documents carry them: with the default
@@ -575,19 +827,25 @@ def frequency_bucket_report(y_true, y_score, y_train, *, y_pred=None, bins=(0, 5
 
     Parameters
     ----------
-    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
-        0/1 indicator matrix of the evaluation labels.
+    y_true : {array-like, sparse matrix} of shape (n_samples, n_labels) or list of label lists
+        0/1 indicator matrix of the evaluation labels, or one collection of label names per
+        document (then ``classes`` is required).
     y_score : {ndarray, sparse matrix} of shape (n_samples, n_labels)
         Scores for the evaluation documents.
-    y_train : {array-like, sparse matrix} of shape (n_train, n_labels)
-        0/1 indicator matrix of the training labels, in the same label space.
-    y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels), default=None
-        Binary predictions; when given, each row also reports ``macro_f1``.
+    y_train : {array-like, sparse matrix} of shape (n_train, n_labels) or list of label lists
+        0/1 indicator matrix of the training labels, in the same label space, or label lists.
+    y_pred : {array-like, sparse matrix} or label lists, default=None
+        Binary predictions of shape (n_samples, n_labels); when given, each row also reports
+        ``macro_f1``.
     bins : sequence of int, default=(0, 5, 50)
         Strictly increasing, non-negative bucket upper bounds; a last bucket takes everything
         above the last edge. A first edge of 0 names the first bucket ``"unseen"``.
     k : int, default=5
         Cut-off for the recall column.
+    classes : array-like of shape (n_labels,), default=None
+        Label names in the column order of ``y_score``, e.g. ``clf.classes_``; every argument
+        given as label lists is mapped onto these columns (a label not in ``classes`` raises
+        a ValueError).
 
     Returns
     -------
@@ -608,9 +866,9 @@ def frequency_bucket_report(y_true, y_score, y_train, *, y_pred=None, bins=(0, 5
     format_report
     """
     k = _check_k(k)
-    Y = _check_indicator(y_true, "y_true")
+    Y = _to_indicator(y_true, "y_true", classes)
     S = _check_scores(y_score, Y.shape)
-    T = _check_indicator(y_train, "y_train")
+    T = _to_indicator(y_train, "y_train", classes)
     if T.shape[1] != Y.shape[1]:
         raise ValueError(
             f"y_train has {T.shape[1]} labels but y_true has {Y.shape[1]}; both must use the "
@@ -618,10 +876,15 @@ def frequency_bucket_report(y_true, y_score, y_train, *, y_pred=None, bins=(0, 5
         )
     P = None
     if y_pred is not None:
-        Y, P = _check_pred_pair(Y, y_pred)
+        Y, P = _check_pred_pair(Y, y_pred, classes)
+    if bins is None or isinstance(bins, (str, bytes)) or not hasattr(bins, "__len__"):
+        raise TypeError(f"bins must be a 1-D sequence of integers; got {bins!r}.")
     if len(bins) == 0:
         raise ValueError("bins must contain at least one edge.")
-    edges = np.asarray(bins)
+    try:
+        edges = np.asarray(bins)
+    except (ValueError, TypeError):
+        edges = np.asarray(bins, dtype=object)
     if edges.ndim != 1 or not np.issubdtype(edges.dtype, np.integer):
         raise ValueError(f"bins must be a 1-D sequence of integers; got {bins!r}.")
     if edges[0] < 0 or np.any(np.diff(edges) <= 0):
@@ -707,8 +970,159 @@ def format_report(rows, *, digits=4):
 _RANKING_RESPONSE = ("decision_function", "predict_proba")
 
 
+def _ranking_scores(estimator, X):
+    """``(method name, (n_samples, n_labels) scores)`` from the estimator's best response."""
+    for method in _RANKING_RESPONSE:
+        func = getattr(estimator, method, None)
+        if func is None:
+            continue
+        scores = func(X)
+        if isinstance(scores, list):
+            # One (n_samples, n_classes) probability array per label, as RandomForestClassifier
+            # or MultiOutputClassifier return: keep each one's last (positive) column, as
+            # scikit-learn's own scorers do.
+            try:
+                scores = np.column_stack([np.asarray(col)[:, -1] for col in scores])
+            except (ValueError, TypeError, IndexError) as exc:
+                raise ValueError(
+                    f"{type(estimator).__name__}.{method} returned a list that is not one 2-D "
+                    f"array per label ({type(exc).__name__}: {exc})."
+                ) from None
+        return method, scores
+    raise TypeError(
+        f"{type(estimator).__name__} has neither decision_function nor predict_proba; the "
+        "ranking scorers need per-label scores."
+    )
+
+
+def _scorer_label_space(estimator, *ys):
+    """Put a scorer's label arguments (``y_true`` and possibly ``y_pred``) in one label space.
+
+    Indicator inputs are returned unchanged (the metric validates them) with ``names=None``.
+    If any of them is label lists, all of them are mapped onto the columns of the fitted
+    ``estimator.classes_``; labels the estimator was never fitted on (a cross-validation fold's
+    training part can miss a rare label) get extra columns after those, which the estimator
+    cannot predict. Returns ``(converted, names, n_known)``: the CSR matrices, the names of all
+    their columns and the number of them that are the estimator's own.
+    """
+    ys = [list(y) if isinstance(y, Iterator) else y for y in ys]
+    is_lists = [_is_label_lists(y) for y in ys]
+    if not any(is_lists):
+        return ys, None, None
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        raise TypeError(
+            f"The scorer got label lists as y, but {type(estimator).__name__} has no classes_ "
+            "naming its score columns; score it with a 0/1 indicator matrix instead."
+        )
+    names, index = _check_classes(classes, name=f"{type(estimator).__name__}.classes_")
+    extra = {}
+    converted = []
+    for y, lists, name in zip(ys, is_lists, ("y_true", "y_pred"), strict=False):
+        if lists:
+            converted.append(_label_lists_to_csr(y, name, index, extra=extra))
+        else:
+            converted.append(_to_indicator(y, name, names))
+    n_total = len(names) + len(extra)
+    converted = [
+        sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], n_total))
+        for Y in converted
+    ]
+    return converted, names + list(extra), len(names)
+
+
+def _never_predicted(S, n_total):
+    """Scores ``S`` widened to ``n_total`` columns whose extra columns are never predicted.
+
+    The result is sparse with every existing score stored (zeros included): the ranking metrics
+    rank stored entries only, so the extra columns can never enter a top-k list, even when
+    ``k`` exceeds the number of scored labels.
+    """
+    if sp.issparse(S):
+        return sp.csr_matrix((S.data, S.indices, S.indptr), shape=(S.shape[0], n_total))
+    n, m = S.shape
+    indptr = np.arange(0, n * m + 1, max(m, 1), dtype=np.int64) if m else np.zeros(n + 1, int)
+    indices = np.tile(np.arange(m, dtype=np.int64), n)
+    return sp.csr_matrix((S.ravel(), indices, indptr), shape=(n, n_total))
+
+
+class _RankingScorer:
+    """``scorer(estimator, X, y_true) -> float`` for a ranking metric (see the factories)."""
+
+    def __init__(self, factory, metric, k, propensities=None, classes=None, **params):
+        self._factory = factory
+        self._metric = metric
+        self.k = k
+        self.propensities = propensities
+        self.classes = classes
+        self.params = params
+
+    def _propensities(self, names):
+        """The propensities of the columns ``names`` (None: the columns of an indicator)."""
+        if names is None or self.classes is None:
+            if names is not None:
+                raise TypeError(
+                    f"{self._factory} got label lists as y, so it needs the label names of its "
+                    "propensities: create it with classes=..., e.g. "
+                    "psprecision_at_k_scorer(jain_propensity(Y, classes=labels), "
+                    "classes=labels)."
+                )
+            return self.propensities
+        by_name = dict(zip(self.classes, self.propensities, strict=True))
+        missing = [label for label in names if label not in by_name]
+        if missing:
+            shown = ", ".join(repr(label) for label in missing[:_N_SHOWN])
+            raise ValueError(
+                f"{self._factory} has no propensity for {len(missing)} label(s): {shown}; its "
+                "classes must name every label of the data."
+            )
+        return np.array([by_name[label] for label in names], dtype=np.float64)
+
+    def __call__(self, estimator, X, y_true):
+        method, scores = _ranking_scores(estimator, X)
+        (Y,), names, n_known = _scorer_label_space(estimator, y_true)
+        if names is not None:
+            scores = _check_scores(scores, (Y.shape[0], n_known), name=f"{method} output")
+            if Y.shape[1] > n_known:
+                scores = _never_predicted(scores, Y.shape[1])
+        params = dict(self.params)
+        if self.propensities is not None:
+            params["propensities"] = self._propensities(names)
+        return self._metric(Y, scores, k=self.k, **params)
+
+    def __repr__(self):
+        args = [f"k={self.k}"] + [f"{key}={value!r}" for key, value in self.params.items()]
+        if self.propensities is not None:
+            args.insert(0, f"<{self.propensities.size} propensities>")
+            if self.classes is not None:
+                args.append(f"<{len(self.classes)} classes>")
+        return f"{self._factory}({', '.join(args)})"
+
+
+class _PredictionScorer:
+    """``scorer(estimator, X, y_true) -> float`` for an F1 metric on ``estimator.predict``."""
+
+    def __init__(self, factory, metric, **params):
+        self._factory = factory
+        self._metric = metric
+        self.params = params
+
+    def __call__(self, estimator, X, y_true):
+        y_pred = estimator.predict(X)
+        (Y, P), _, _ = _scorer_label_space(estimator, y_true, y_pred)
+        return self._metric(Y, P, **self.params)
+
+    def __repr__(self):
+        args = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{self._factory}({args})"
+
+
 def precision_at_k_scorer(k=5):
-    """A GridSearchCV scorer computing :func:`precision_at_k` on the estimator's scores.
+    """A scorer computing :func:`precision_at_k` on the estimator's scores.
+
+    For ``scoring=`` in :class:`~sklearn.model_selection.GridSearchCV`,
+    :func:`~sklearn.model_selection.cross_val_score` and
+    :func:`plantlearn.model_selection.cross_validate`, also with label-list targets.
 
     Parameters
     ----------
@@ -718,23 +1132,35 @@ def precision_at_k_scorer(k=5):
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` (higher is better).
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
 
     Notes
     -----
-    The scores are ``decision_function`` where the estimator has one, else ``predict_proba``:
-    rankings need no probabilities, and float32 probabilities saturate at 1 for large logits
-    (PlantClassifier with its linear evidence head), which would tie the top labels.
-    scikit-learn post-processes the scores of estimators whose ``classes_`` look like a
-    binary problem (two classes), keeping one column; multi-label estimators used with these
-    scorers must expose ``classes_`` that do not (or none at all, for non-classifiers).
+    The scorer asks the estimator for ``decision_function`` where it has one, else
+    ``predict_proba``: rankings need no probabilities, and float32 probabilities saturate at 1
+    for large logits (PlantClassifier with its linear evidence head), which would tie the top
+    labels. The scores are used as returned (a list of per-label probability arrays is
+    stacked to their positive columns), whatever ``classes_`` looks like.
+
+    ``y_true`` may be in any target format ``PlantClassifier.fit`` takes. Label lists are mapped
+    onto the columns of the fitted ``estimator.classes_`` (so they need an estimator with
+    ``classes_``). A label the estimator was never fitted on (a cross-validation fold's
+    training part can lack a rare label) still counts as a positive of its document, one the
+    estimator cannot rank: it is always a miss, and its document is not dropped from the mean.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV, KFold
+    >>> from plantlearn import PlantClassifier
+    >>> from plantlearn.metrics import precision_at_k_scorer
+    >>> search = GridSearchCV(PlantClassifier(), {"max_iter": [5, 10]},
+    ...                       scoring=precision_at_k_scorer(k=1), cv=KFold(3))
     """
-    _check_k(k)
-    return make_scorer(precision_at_k, response_method=_RANKING_RESPONSE, k=k)
+    return _RankingScorer("precision_at_k_scorer", precision_at_k, _check_k(k))
 
 
 def ndcg_at_k_scorer(k=5):
-    """A GridSearchCV scorer computing :func:`ndcg_at_k` on the estimator's scores.
+    """A scorer computing :func:`ndcg_at_k` on the estimator's scores.
 
     Parameters
     ----------
@@ -744,43 +1170,107 @@ def ndcg_at_k_scorer(k=5):
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` (higher is better).
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
 
     See Also
     --------
-    precision_at_k_scorer : notes on ``classes_``.
+    precision_at_k_scorer : which scores are used, and label-list targets.
     """
-    _check_k(k)
-    return make_scorer(ndcg_at_k, response_method=_RANKING_RESPONSE, k=k)
+    return _RankingScorer("ndcg_at_k_scorer", ndcg_at_k, _check_k(k))
 
 
-def psprecision_at_k_scorer(propensities, *, k=5, normalize=True):
-    """A GridSearchCV scorer computing :func:`psprecision_at_k` on the estimator's scores.
+def psprecision_at_k_scorer(propensities, *, k=5, normalize=True, classes=None):
+    """A scorer computing :func:`psprecision_at_k` on the estimator's scores.
 
     Parameters
     ----------
     propensities : array-like of shape (n_labels,)
-        Fixed label propensities, computed once from the full training label matrix (as XMC
+        Fixed label propensities, computed once from the full training labels (as XMC
         benchmarks do) rather than per fold, so that every fold is scored with the same weights.
     k : int, default=5
         Rank cut-off.
     normalize : bool, default=True
         See :func:`psprecision_at_k`.
+    classes : array-like of shape (n_labels,), default=None
+        The label names of ``propensities``, in order. Needed to score label-list targets: a
+        model fitted on label lists has the labels of its training data as ``classes_``, which
+        differ between cross-validation folds, so the propensities are looked up by name.
+        With indicator targets the propensities follow the columns and ``classes`` is unused.
 
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` (higher is better).
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
+
+    See Also
+    --------
+    precision_at_k_scorer : which scores are used, and label-list targets.
+
+    Examples
+    --------
+    >>> from plantlearn.metrics import jain_propensity, psprecision_at_k_scorer
+    >>> labels = ["earn", "grain", "wheat"]
+    >>> Y = [["earn"], ["grain", "wheat"], ["earn"], ["grain"]]
+    >>> p = jain_propensity(Y, classes=labels)
+    >>> scorer = psprecision_at_k_scorer(p, k=1, classes=labels)
     """
-    _check_k(k)
-    p = np.asarray(propensities, dtype=np.float64)
+    k = _check_k(k)
+    p = _propensity_array(propensities)
     if p.ndim != 1:
         raise ValueError(f"propensities must be 1-D (n_labels,); got shape {p.shape}.")
     _check_propensities(p, p.shape[0])
-    return make_scorer(
-        psprecision_at_k,
-        response_method=_RANKING_RESPONSE,
-        k=k,
-        propensities=p,
+    names = None
+    if classes is not None:
+        names, _ = _check_classes(classes)
+        if len(names) != p.size:
+            raise ValueError(
+                f"classes names {len(names)} labels but there are {p.size} propensities."
+            )
+    return _RankingScorer(
+        "psprecision_at_k_scorer", psprecision_at_k, k, propensities=p, classes=names,
         normalize=normalize,
     )
+
+
+def micro_f1_scorer():
+    """A scorer computing :func:`micro_f1` on ``estimator.predict``.
+
+    Works with every target format: ``PlantClassifier.predict`` returns the format ``fit``
+    received, and label lists on either side are mapped onto the fitted
+    ``estimator.classes_`` (labels the estimator was never fitted on count as missed).
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
+
+    See Also
+    --------
+    macro_f1_scorer
+    """
+    return _PredictionScorer("micro_f1_scorer", micro_f1)
+
+
+def macro_f1_scorer(*, labels="all"):
+    """A scorer computing :func:`macro_f1` on ``estimator.predict``.
+
+    Parameters
+    ----------
+    labels : {"all", "present"}, default="all"
+        Which labels the mean runs over, see :func:`macro_f1`. With label lists, ``"all"``
+        means the estimator's ``classes_`` plus any label of ``y_true`` it was never fitted on;
+        ``"present"`` (the labels with a positive in ``y_true``) means the same with every
+        target format.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y_true) -> float`` (higher is better).
+
+    See Also
+    --------
+    micro_f1_scorer : the target formats.
+    """
+    if not (isinstance(labels, str) and labels in ("all", "present")):
+        raise ValueError(f"labels must be 'all' or 'present'; got {labels!r}.")
+    return _PredictionScorer("macro_f1_scorer", macro_f1, labels=labels)

@@ -339,6 +339,209 @@ def test_frequency_bucket_report_custom_bins_and_format():
 
 
 # --------------------------------------------------------------------------------------------
+# Label lists (the third target format PlantClassifier takes) and bad input
+# --------------------------------------------------------------------------------------------
+
+NAMES = np.array(["art", "bio", "chem", "dance", "eco", "film", "geo", "hist", "ink"])
+
+
+def to_label_lists(y, names=NAMES, container=list):
+    """One collection of label names per row of a 0/1 matrix (empty rows give empty lists)."""
+    return [container(str(names[j]) for j in np.flatnonzero(row)) for row in np.asarray(y)]
+
+
+@pytest.mark.parametrize("kind", sorted(METRICS))
+@pytest.mark.parametrize("k", [1, 3, 12])
+def test_ranking_metrics_on_label_lists_equal_csr(kind, k):
+    y_true, y_score = random_problem(21, empty_rows=True)
+    prop = M.jain_propensity(y_true)
+    lists = to_label_lists(y_true)
+    assert lists[0] == [] and not y_true[0].any()  # empty rows become empty lists
+    expected = METRICS[kind](sp.csr_matrix(y_true), y_score, k, prop)
+    call = {
+        "p": lambda yt, c: M.precision_at_k(yt, y_score, k=k, classes=c),
+        "r": lambda yt, c: M.recall_at_k(yt, y_score, k=k, classes=c),
+        "ndcg": lambda yt, c: M.ndcg_at_k(yt, y_score, k=k, classes=c),
+        "psp": lambda yt, c: M.psprecision_at_k(yt, y_score, k=k, propensities=prop, classes=c),
+        "psp_raw": lambda yt, c: M.psprecision_at_k(
+            yt, y_score, k=k, propensities=prop, normalize=False, classes=c
+        ),
+    }[kind]
+    assert call(lists, NAMES) == expected
+    assert call(lists, list(NAMES)) == expected
+    # Order inside a row, the container type and repeated names do not matter.
+    shuffled = [tuple(reversed(row)) + tuple(row[:1]) for row in lists]
+    assert call(shuffled, NAMES) == expected
+    assert call(to_label_lists(y_true, container=set), NAMES) == expected
+    # A generator of label lists is read once, like a list.
+    assert call((row for row in lists), NAMES) == expected
+    # The names are mapped through classes: reversed classes mean reversed columns.
+    reversed_expected = METRICS[kind](y_true[:, ::-1], y_score, k, prop[::-1])
+    if kind.startswith("psp"):
+        reversed_call = M.psprecision_at_k(
+            lists, y_score, k=k, propensities=prop[::-1], classes=NAMES[::-1],
+            normalize=kind == "psp",
+        )
+    else:
+        reversed_call = call(lists, NAMES[::-1])
+    assert reversed_call == reversed_expected
+
+
+def test_label_lists_of_ints_map_through_classes():
+    # A model fitted on an indicator has classes_ = arange(n_labels): ragged lists of ints are
+    # label lists (as fit reads them) and map onto the columns with those names.
+    y_true = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+    y_score = np.array([[0.1, 0.9, 0.8, 0.0], [0.2, 0.7, 0.1, 0.3], [0.6, 0.5, 0.4, 0.3]])
+    lists = [[0, 2], [1], [3]]
+    expected = M.precision_at_k(y_true, y_score, k=2)
+    assert expected == pytest.approx(1 / 3)
+    assert M.precision_at_k(lists, y_score, k=2, classes=np.arange(4)) == expected
+    # Other int names: column j holds the label classes[j].
+    assert M.precision_at_k([[10, 30], [20], [40]], y_score, k=2, classes=[10, 20, 30, 40]) == (
+        expected
+    )
+    assert M.precision_at_k(lists, y_score, k=2, classes=[3, 2, 1, 0]) == M.precision_at_k(
+        y_true[:, ::-1], y_score, k=2
+    )
+
+
+def test_nested_list_indicator_is_not_label_lists():
+    y_true, y_score = random_problem(22, empty_rows=False)
+    nested = y_true.tolist()  # equal-length rows of 0/1: an indicator, as fit reads it
+    assert M.precision_at_k(nested, y_score, k=2) == M.precision_at_k(y_true, y_score, k=2)
+    # classes is optional with an indicator, and then only checked against the columns.
+    assert M.precision_at_k(nested, y_score, k=2, classes=NAMES) == M.precision_at_k(
+        y_true, y_score, k=2
+    )
+    with pytest.raises(ValueError, match="9 label columns but classes names 8"):
+        M.precision_at_k(sp.csr_matrix(y_true), y_score, classes=NAMES[:8])
+
+
+def test_f1_propensity_and_report_on_label_lists_equal_csr():
+    train_freq, y_train, y_true, y_score, y_pred = bucket_problem()
+    names = np.array([f"label{j:02d}" for j in range(y_true.shape[1])])
+    lt, lp, ltrain = (to_label_lists(a, names) for a in (y_true, y_pred, y_train))
+    assert M.micro_f1(lt, lp, classes=names) == M.micro_f1(y_true, y_pred)
+    for labels in ("all", "present", [0, 5, 11]):
+        assert M.macro_f1(lt, lp, classes=names, labels=labels) == M.macro_f1(
+            y_true, y_pred, labels=labels
+        )
+    # One side as label lists, the other as an indicator.
+    assert M.micro_f1(y_true, lp, classes=names) == M.micro_f1(y_true, y_pred)
+    np.testing.assert_array_equal(
+        M.jain_propensity(ltrain, classes=names), M.jain_propensity(y_train)
+    )
+    expected = M.frequency_bucket_report(y_true, y_score, y_train, y_pred=y_pred, k=3)
+    got = M.frequency_bucket_report(lt, y_score, ltrain, y_pred=lp, k=3, classes=names)
+    assert got == expected
+    assert [r["n_labels"] for r in got] == [3, 4, 3, 2]
+
+
+def _label_list_calls(lists, y_score, names):
+    """Every public function taking y_true/y_pred/y_train, fed the label lists `lists`."""
+    ones = np.ones(len(names))
+    indicator = np.zeros((len(lists), len(names)), dtype=int)
+    return {
+        "precision_at_k": lambda **kw: M.precision_at_k(lists, y_score, **kw),
+        "recall_at_k": lambda **kw: M.recall_at_k(lists, y_score, **kw),
+        "ndcg_at_k": lambda **kw: M.ndcg_at_k(lists, y_score, **kw),
+        "psprecision_at_k": lambda **kw: M.psprecision_at_k(
+            lists, y_score, propensities=ones, **kw
+        ),
+        "jain_propensity": lambda **kw: M.jain_propensity(lists, **kw),
+        "micro_f1 y_true": lambda **kw: M.micro_f1(lists, indicator, **kw),
+        "micro_f1 y_pred": lambda **kw: M.micro_f1(indicator, lists, **kw),
+        "macro_f1": lambda **kw: M.macro_f1(lists, lists, **kw),
+        "bucket y_true": lambda **kw: M.frequency_bucket_report(lists, y_score, indicator, **kw),
+        "bucket y_train": lambda **kw: M.frequency_bucket_report(
+            indicator, y_score, lists, **kw
+        ),
+        "bucket y_pred": lambda **kw: M.frequency_bucket_report(
+            indicator, y_score, indicator, y_pred=lists, **kw
+        ),
+    }
+
+
+@pytest.mark.parametrize("call", sorted(_label_list_calls([], None, NAMES)))
+def test_label_lists_need_classes_and_known_labels(call):
+    lists = [["art", "bio"], ["chem"], [], ["ink", "art"]]
+    y_score = np.random.default_rng(23).random((4, 9))
+    calls = _label_list_calls(lists, y_score, NAMES)
+    calls[call](classes=NAMES)  # fine with classes
+    with pytest.raises(TypeError, match=r"label lists.*classes=clf\.classes_"):
+        calls[call]()
+    # Unknown labels are named, the first five of them, in the order met.
+    bad = [["art", "zz1", "zz2"], ["zz3", "zz4"], ["zz5", "zz6", "zz7"], []]
+    calls = _label_list_calls(bad, y_score, NAMES)
+    with pytest.raises(ValueError) as info:
+        calls[call](classes=NAMES)
+    message = str(info.value)
+    assert "7 label(s) that are not in classes: 'zz1', 'zz2', 'zz3', 'zz4', 'zz5'" in message
+    assert "(and 2 more)" in message and "zz6" not in message
+
+
+def _raises_from_plantlearn(exc_type, match, func, *args, **kwargs):
+    """The error is raised by plantlearn's own checks, not by numpy or scipy underneath."""
+    with pytest.raises(exc_type, match=match) as info:
+        func(*args, **kwargs)
+    assert "plantlearn" in str(info.traceback[-1].path), info.traceback[-1]
+    return info
+
+
+def test_garbage_inputs_give_named_errors():
+    y_true, y_score = random_problem(24)
+    lists = to_label_lists(y_true)
+    P = M.precision_at_k
+    # y_true
+    _raises_from_plantlearn(TypeError, "y_true must be an indicator matrix, got a str", P,
+                            "art bio", y_score)
+    _raises_from_plantlearn(TypeError, "y_true is None", P, None, y_score)
+    _raises_from_plantlearn(ValueError, r"y_true must be 2-D.*got shape \(2, 40, 9\)", P,
+                            np.stack([y_true, y_true]), y_score)
+    _raises_from_plantlearn(ValueError, "could not read it", P,
+                            [np.array([0, 1]), np.array([1])], y_score[:2, :2])
+    _raises_from_plantlearn(ValueError, r"\[\[label\] for label in y\]", P,
+                            ["art", "bio"], y_score[:2])
+    _raises_from_plantlearn(TypeError, "dtype <U3", P, np.array([["art", "bio"]]), y_score[:1, :2])
+    # Ragged lists of numbers are label lists (as fit reads them): they need classes.
+    _raises_from_plantlearn(TypeError, "classes=clf.classes_", P, [[0, 1], [1]], y_score[:2])
+    # y_score
+    _raises_from_plantlearn(TypeError, "y_score is None", P, y_true, None)
+    _raises_from_plantlearn(TypeError, "got a str", P, y_true, "0.5")
+    _raises_from_plantlearn(ValueError, r"y_score must be 2-D.*got shape \(40, 9, 1\)", P,
+                            y_true, y_score[..., None])
+    _raises_from_plantlearn(ValueError, "could not convert it.*not predicted labels", P,
+                            y_true[:2], [[0.5, 0.2], [0.1]])
+    _raises_from_plantlearn(ValueError, "could not convert it.*not predicted labels", P,
+                            lists, lists, classes=NAMES)
+    _raises_from_plantlearn(TypeError, "real numbers", P, y_true, y_score + 1j)
+    _raises_from_plantlearn(ValueError, "NaN", P, lists, np.full(y_score.shape, np.nan),
+                            classes=NAMES)
+    _raises_from_plantlearn(ValueError, r"different shapes: \(40, 9\) != \(39, 9\)", P,
+                            lists, y_score[:39], classes=NAMES)
+    _raises_from_plantlearn(ValueError, r"different shapes: \(40, 9\) != \(40, 8\)", P,
+                            lists, y_score[:, :8], classes=NAMES)
+    # classes
+    _raises_from_plantlearn(TypeError, "classes must be a 1-D sequence", P, lists, y_score,
+                            classes="artbiochem")
+    _raises_from_plantlearn(ValueError, r"classes must be 1-D.*\(1, 9\)", P, lists, y_score,
+                            classes=NAMES[None, :])
+    _raises_from_plantlearn(ValueError, "names the label 'art' twice", P, lists, y_score,
+                            classes=["art", *NAMES[1:-1], "art"])
+    _raises_from_plantlearn(ValueError, "classes is empty", P, lists, y_score, classes=[])
+    _raises_from_plantlearn(TypeError, "unhashable", P, [[["art"]], ["bio"]], y_score[:2],
+                            classes=NAMES)
+    # the other arguments
+    _raises_from_plantlearn(TypeError, "y_pred is None", M.micro_f1, y_true, None)
+    _raises_from_plantlearn(ValueError, "propensities must be a 1-D array of numbers",
+                            M.psprecision_at_k, y_true, y_score, propensities=["a"] * 9)
+    _raises_from_plantlearn(TypeError, "bins must be a 1-D sequence", M.frequency_bucket_report,
+                            y_true, y_score, y_true, bins=None)
+    _raises_from_plantlearn(TypeError, "y_train is None", M.frequency_bucket_report,
+                            y_true, y_score, None)
+
+
+# --------------------------------------------------------------------------------------------
 # Scorers
 # --------------------------------------------------------------------------------------------
 
@@ -418,6 +621,154 @@ def test_scorer_in_grid_search():
     # The informative model wins on P@1.
     assert search.best_params_ == {"noise": 1.0}
     assert search.cv_results_["mean_test_p@1"][1] > search.cv_results_["mean_test_p@1"][0]
+
+
+class LabelListRanker(ClassifierMixin, BaseEstimator):
+    """Frequency ranker fitted on label lists: classes_ are the label names seen in training;
+    predict returns label lists, as PlantClassifier does for label-list targets."""
+
+    def __init__(self, noise=0.0):
+        self.noise = noise
+
+    def fit(self, X, Y):
+        self.classes_ = np.array(sorted({label for row in Y for label in row}))
+        column = {label: j for j, label in enumerate(self.classes_)}
+        counts = np.zeros(self.classes_.size)
+        for row in Y:
+            counts[[column[label] for label in set(row)]] += 1
+        self.freq_ = counts / len(Y)
+        return self
+
+    def decision_function(self, X):
+        X = np.asarray(X, dtype=float)
+        return self.freq_[None, :] + self.noise * X[:, : self.freq_.size]
+
+    def predict(self, X):
+        on = self.decision_function(X) >= 0.5
+        return [[str(c) for c in self.classes_[row]] for row in on]
+
+
+def label_list_problem(seed, n=60, names=NAMES[:5]):
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n, names.size)) < 0.3).astype(int)
+    Y[np.arange(n), rng.integers(0, names.size, size=n)] = 1  # every label seen, sorted names
+    X = Y + rng.random(Y.shape)
+    return X, Y, to_label_lists(Y, names)
+
+
+def test_scorers_on_label_lists_equal_indicator():
+    X, Y, lists = label_list_problem(31)
+    names = NAMES[:5]
+    est = LabelListRanker(noise=1.0).fit(X, lists)
+    np.testing.assert_array_equal(est.classes_, names)
+    scores = est.decision_function(X)
+    prop = M.jain_propensity(Y)
+    pairs = [
+        (M.precision_at_k_scorer(k=2), M.precision_at_k(Y, scores, k=2)),
+        (M.ndcg_at_k_scorer(k=3), M.ndcg_at_k(Y, scores, k=3)),
+        (M.psprecision_at_k_scorer(prop, k=2, classes=names),
+         M.psprecision_at_k(Y, scores, k=2, propensities=prop)),
+        (M.micro_f1_scorer(), M.micro_f1(Y, scores >= 0.5)),
+        (M.macro_f1_scorer(), M.macro_f1(Y, scores >= 0.5)),
+        (M.macro_f1_scorer(labels="present"), M.macro_f1(Y, scores >= 0.5, labels="present")),
+    ]
+    for scorer, expected in pairs:
+        assert scorer(est, X, lists) == expected, scorer
+        assert scorer(est, X, sp.csr_matrix(Y)) == pytest.approx(expected), scorer
+    assert 0 < pairs[0][1] < 1 and 0 < pairs[3][1] < 1
+    # The psp scorer finds each label's propensity by name, whatever the order given.
+    order = [3, 0, 4, 1, 2]
+    shuffled = M.psprecision_at_k_scorer(prop[order], k=2, classes=names[order])
+    assert shuffled(est, X, lists) == pytest.approx(pairs[2][1])
+
+
+def test_scorers_count_labels_the_estimator_never_saw_as_misses():
+    est = LabelListRanker().fit(np.zeros((4, 2)), [["a"], ["a", "b"], ["b"], ["a"]])
+    np.testing.assert_array_equal(est.classes_, ["a", "b"])  # scores: a 0.75, b 0.5
+    X, y = np.zeros((3, 2)), [["a", "zz"], ["zz"], ["b"]]
+    assert M.precision_at_k_scorer(k=1)(est, X, y) == pytest.approx(1 / 3)
+    # k beyond the known labels: "zz" is never ranked, so the second row has no hit.
+    assert M.precision_at_k_scorer(k=3)(est, X, y) == pytest.approx(2 / 9)
+    assert M.ndcg_at_k_scorer(k=3)(est, X, y) == pytest.approx(
+        (1 / (1 + 1 / math.log2(3)) + 0 + 1 / math.log2(3)) / 3
+    )
+    # Predictions are a, b everywhere: TP 2, FP 4, FN 2 (both "zz").
+    assert M.micro_f1_scorer()(est, X, y) == pytest.approx(4 / 10)
+    # Macro over a, b and zz: a and b each have TP 1, FP 2, FN 0; zz has TP 0, FN 2.
+    f1 = [2 * 1 / (2 * 1 + 2 + 0), 2 * 1 / (2 * 1 + 2 + 0), 0.0]
+    assert M.macro_f1_scorer()(est, X, y) == pytest.approx(np.mean(f1))
+    # The metric itself is strict: classes must name every label.
+    with pytest.raises(ValueError, match="'zz'"):
+        M.precision_at_k(y, est.decision_function(X), k=1, classes=est.classes_)
+    # The psp scorer needs a propensity for every label, the unseen one too.
+    prop = np.array([0.5, 0.25, 0.125])
+    psp = M.psprecision_at_k_scorer(prop, k=1, classes=["a", "b", "zz"], normalize=False)
+    assert psp(est, X, y) == pytest.approx((1 / 0.5) / 3)
+    with pytest.raises(ValueError, match=r"no propensity for 1 label\(s\): 'zz'"):
+        M.psprecision_at_k_scorer(prop[:2], k=1, classes=["a", "b"])(est, X, y)
+    with pytest.raises(TypeError, match="classes="):
+        M.psprecision_at_k_scorer(prop, k=1)(est, X, y)
+
+
+def test_scorer_errors():
+    X, Y, lists = label_list_problem(32)
+    with pytest.raises(TypeError, match="FrequencyRanker has no classes_"):
+        M.precision_at_k_scorer(k=1)(FrequencyRanker().fit(X, Y), X, lists)
+    with pytest.raises(TypeError, match="neither decision_function nor predict_proba"):
+        M.precision_at_k_scorer(k=1)(BaseEstimator(), X, Y)
+    with pytest.raises(ValueError, match="'all' or 'present'"):
+        M.macro_f1_scorer(labels=[0, 1])
+    with pytest.raises(ValueError, match="classes names 4 labels but there are 5"):
+        M.psprecision_at_k_scorer(np.ones(5), classes=NAMES[:4])
+    with pytest.raises(TypeError, match="positive integer"):
+        M.ndcg_at_k_scorer(k=1.5)
+    assert repr(M.precision_at_k_scorer(k=3)) == "precision_at_k_scorer(k=3)"
+    assert repr(M.macro_f1_scorer()) == "macro_f1_scorer(labels='all')"
+
+
+def test_scorers_use_every_column_of_two_label_estimators():
+    # make_scorer kept one column of estimators whose classes_ look binary; these scorers don't.
+    rng = np.random.default_rng(33)
+    Y = (rng.random((40, 2)) < 0.5).astype(int)
+    X = Y + rng.random((40, 2))
+    est = FrequencyClassifier(noise=1.0).fit(X, Y)
+    assert M.precision_at_k_scorer(k=1)(est, X, Y) == M.precision_at_k(
+        Y, est.predict_proba(X), k=1
+    )
+
+
+def test_ranking_scorer_stacks_per_label_probability_lists():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(34)
+    Y = (rng.random((50, 4)) < 0.4).astype(int)
+    X = Y + 0.8 * rng.random((50, 4))
+    knn = KNeighborsClassifier(n_neighbors=5).fit(X, Y)
+    assert isinstance(knn.predict_proba(X), list)
+    scores = np.column_stack([p[:, 1] for p in knn.predict_proba(X)])
+    assert M.precision_at_k_scorer(k=2)(knn, X, Y) == M.precision_at_k(Y, scores, k=2)
+
+
+def test_scorers_in_grid_search_on_label_lists():
+    X, Y, lists = label_list_problem(35, n=90)
+    search = GridSearchCV(
+        LabelListRanker(),
+        {"noise": [0.0, 1.0]},
+        scoring={"p@1": M.precision_at_k_scorer(k=1), "f1": M.micro_f1_scorer()},
+        refit="p@1",
+        cv=KFold(3),
+        error_score="raise",
+    )
+    search.fit(X, lists)
+    assert search.best_params_ == {"noise": 1.0}
+    p1 = search.cv_results_["mean_test_p@1"]
+    assert p1[1] > p1[0]
+    # The same folds on the indicator give the same numbers.
+    expected = []
+    for train, test in KFold(3).split(X):
+        fold = LabelListRanker(noise=1.0).fit(X[train], [lists[i] for i in train])
+        expected.append(M.precision_at_k(Y[test], fold.decision_function(X[test]), k=1))
+    assert p1[1] == pytest.approx(np.mean(expected))
 
 
 # --------------------------------------------------------------------------------------------
