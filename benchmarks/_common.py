@@ -282,7 +282,7 @@ def _rare_f1(Y, P, train_freq, present):
     return _f1_on(Y, P, rare), int(rare.size)
 
 
-def evaluate(y_true, y_score, y_pred, y_train, *, y_subset_train=None):
+def evaluate(y_true, y_score, y_pred, y_train, *, y_subset_train=None, y_proba=None):
     """All metrics of a run on one score matrix and one binary prediction matrix.
 
     Parameters
@@ -298,6 +298,9 @@ def evaluate(y_true, y_score, y_pred, y_train, *, y_subset_train=None):
     y_subset_train : CSR, optional
         The labels of the training subset the model actually saw (learning curves): adds
         ``subset_rare_macro_f1`` and ``subset_n_rare_labels``, "rare" counted in that subset.
+    y_proba : ndarray of shape (n_test, L), optional
+        Calibrated probabilities (``predict_proba``): adds ``ece`` (all pairs of the
+        training label columns) and ``ece_01`` (the pairs given at least 0.01).
 
     Returns
     -------
@@ -342,6 +345,13 @@ def evaluate(y_true, y_score, y_pred, y_train, *, y_subset_train=None):
         out["subset_rare_macro_f1"], out["subset_n_rare_labels"] = _rare_f1(
             Y, P, np.bincount(T_sub.indices, minlength=L_eval), present)
     out["macro_auc"] = _macro_auc(Y, S, np.flatnonzero(present & (train_freq > 0)))
+    if y_proba is not None:
+        from plantlearn.metrics import expected_calibration_error
+
+        y_proba = np.asarray(y_proba, dtype=np.float64)
+        Y_fit_space = Y[:, :y_proba.shape[1]]
+        out["ece"] = expected_calibration_error(Y_fit_space, y_proba)
+        out["ece_01"] = expected_calibration_error(Y_fit_space, y_proba, min_probability=0.01)
     out["n_test_docs_with_labels"] = int((np.diff(Y.indptr) > 0).sum())
     buckets = frequency_bucket_report(Y, S, T, y_pred=P, bins=BUCKET_BINS, k=5)
     out["buckets"] = [{k: _jsonable(v) for k, v in row.items()} for row in buckets]
@@ -418,8 +428,9 @@ def apply_params(clf, params):
     return configure(clf, dict(params))
 
 
-def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, **_):
-    """Fit a PlantClassifier (``plant=False``: the control) and score the test documents."""
+def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, dev_texts=None, **_):
+    """Fit a PlantClassifier (``plant=False``: the control) and score the test documents
+    (and the dev documents, when given): ranking scores, decisions and probabilities."""
     import torch
 
     from plantlearn import PlantClassifier
@@ -437,7 +448,14 @@ def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, **_):
     # from the same forward pass.
     logits = clf.decision_function(test_texts)
     pred = clf.decision_rule_.decide(logits)
+    proba = clf.decision_rule_.probabilities(logits)
     predict_s = time.perf_counter() - t0
+    dev = {}
+    if dev_texts is not None:
+        dev_logits = clf.decision_function(dev_texts)
+        dev = {"dev_score": dev_logits.astype(np.float32),
+               "dev_pred": clf.decision_rule_.decide(dev_logits),
+               "dev_proba": clf.decision_rule_.probabilities(dev_logits).astype(np.float32)}
     thr = np.asarray(clf.threshold_) if hasattr(clf, "threshold_") else None
     info = {
         "fit_time_": dict(getattr(clf, "fit_time_", {})),
@@ -446,6 +464,7 @@ def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, **_):
         "evidence_scale_": getattr(clf, "evidence_scale_", None),
         "threshold": None if thr is None else (float(thr) if thr.ndim == 0 else
                                                f"per label ({clf.threshold!r})"),
+        "best_iteration_": getattr(clf, "best_iteration_", None),
         "params": {
             k: v for k, v in clf.get_params(deep=False).items()
             if isinstance(v, (int, float, str, bool, type(None)))
@@ -454,6 +473,8 @@ def run_plant(train_texts, Y_train, test_texts, *, plant, params, seed, **_):
     return {
         "test_score": logits.astype(np.float32),
         "test_pred": pred,
+        "test_proba": proba.astype(np.float32),
+        **dev,
         "fit_seconds": fit_s,
         "predict_seconds": predict_s,
         "info": info,
@@ -482,6 +503,11 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+#: The arrays a model's run may return (``*_pred``: 0/1 decisions, the rest dense).
+_RESULT_ARRAYS = ("test_score", "test_pred", "test_proba", "native_pred", "dev_score",
+                  "dev_pred", "dev_proba")
+
+
 def _child_entry(target, out_dir, threads):
     """Runs in a spawned process: import, run ``target(**kwargs)``, store results in ``out_dir``.
 
@@ -506,15 +532,19 @@ def _child_entry(target, out_dir, threads):
         fn = getattr(importlib.import_module(module), func)
         meta["rss_before_mb"] = peak_rss_mb()  # after imports, before fitting
         res = fn(**kwargs)
-        np.save(out_dir / "test_score.npy", np.asarray(res["test_score"]))
-        sp.save_npz(out_dir / "test_pred.npz", sp.csr_matrix(res["test_pred"], dtype=np.int8))
+        # Scores and probabilities as .npy, decisions as sparse .npz: whatever the run returns.
+        for key in _RESULT_ARRAYS:
+            if res.get(key) is None:
+                continue
+            if key.endswith("_pred"):
+                sp.save_npz(out_dir / f"{key}.npz", sp.csr_matrix(res[key], dtype=np.int8))
+            else:
+                np.save(out_dir / f"{key}.npy", np.asarray(res[key]))
         meta.update(
             fit_seconds=float(res["fit_seconds"]),
             predict_seconds=float(res["predict_seconds"]),
             info=_jsonable(res.get("info", {})),
         )
-        if res.get("native_pred") is not None:
-            sp.save_npz(out_dir / "native_pred.npz", sp.csr_matrix(res["native_pred"], dtype=np.int8))
     except NotInstalled as exc:
         meta = {"status": "not installed", "error": str(exc)}
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, never swallowed
@@ -583,10 +613,10 @@ def run_measured(target, kwargs, *, timeout=None, threads=None):
         meta["wall_seconds"] = wall
         if meta["status"] != "ok":
             return meta
-        meta["test_score"] = np.load(Path(tmp) / "test_score.npy")
-        meta["test_pred"] = sp.load_npz(Path(tmp) / "test_pred.npz").tocsr()
-        native = Path(tmp) / "native_pred.npz"
-        meta["native_pred"] = sp.load_npz(native).tocsr() if native.is_file() else None
+        for key in _RESULT_ARRAYS:
+            dense, sparse = Path(tmp) / f"{key}.npy", Path(tmp) / f"{key}.npz"
+            meta[key] = (np.load(dense) if dense.is_file() else
+                         sp.load_npz(sparse).tocsr() if sparse.is_file() else None)
         meta["peak_rss_mb"] = max(meta["peak_rss_mb"], meta.get("peak_rss_children_mb") or 0.0)
         return meta
 

@@ -10,9 +10,10 @@ Subcommands (each writes one JSON file under ``benchmarks/results/`` and prints 
     Nested training subsets (fractions of the training split, drawn with a fixed seed per
     seed), the same test set; PLANT vs control vs linear SVC by default.
 ``ablation``
-    PLANT with one component switched at a time: static scores off, inattention_k 8 / 32,
-    stateless (first chunk only), queries planted but not keys; the control, and the control
-    with stage 1's MI words in its evidence head (removes the planted attention alone).
+    The ablation ladder: planted or random-start attention, with or without the evidence
+    head, with or without the static L2R scores (eight models, each differing from a
+    neighbour in one switch); optionally the other components (inattention_k 8 / 32,
+    stateless reading of the first chunk only, queries planted but not keys).
 
 Every model is fitted and applied in a fresh child process, which reports fit and predict
 seconds and its peak resident memory. See benchmarks/README.md for the protocol and commands.
@@ -39,15 +40,11 @@ import _common as C  # noqa: E402
 from comparators import COMPARATORS, SEEDED_COMPARATORS  # noqa: E402
 
 #: neural models: name -> (PlantClassifier(plant=...), parameters changed from the run's
-#: settings). The control takes nothing from stage 1 (random attention, head over co-occurring
-#: words); control_plant_head removes the planted attention alone (PLANT's head: stage 1's MI
-#: words and frequent words); control_mi_head has the head over MI words alone (PLANT's head
-#: before 2026-11-27, and the control of the runs before 68c8b39).
+#: settings). The control is PlantClassifier(plant=False): the same network, inputs and
+#: evidence head, with attention from a random start.
 NEURAL = {
     "plant": (True, {}),
     "control": (False, {}),
-    "control_plant_head": (False, {"evidence_pairs": "mi+cooccurrence"}),
-    "control_mi_head": (False, {"evidence_pairs": "mi"}),
 }
 
 #: --quick: a tiny network and stage 1, for smoke tests only (numbers mean nothing).
@@ -62,17 +59,28 @@ QUICK_PARAMS = {
 }
 QUICK_DOCS = 300
 
-#: ablation variants: name -> (plant, parameters changed from the run's PLANT settings)
-ABLATIONS = {
+#: The ablation ladder: name -> (plant, parameters changed from the run's settings). Planted
+#: or random-start attention x evidence head or not x static L2R scores or not; "attention"
+#: rows are the label-wise attention model alone (the paper's architecture, with
+#: "control_attention_no_static" the LAAT-style model without anything from stage 1 in the
+#: network).
+LADDER = {
     "plant": (True, {}),
-    "no_static_scores": (True, {"static_scores": False}),
+    "plant_no_static": (True, {"static_scores": False}),
+    "plant_attention": (True, {"evidence_head": False}),
+    "plant_attention_no_static": (True, {"evidence_head": False, "static_scores": False}),
+    "control": (False, {}),
+    "control_no_static": (False, {"static_scores": False}),
+    "control_attention": (False, {"evidence_head": False}),
+    "control_attention_no_static": (False, {"evidence_head": False, "static_scores": False}),
+}
+#: Other components, one at a time on top of the default PLANT (not in the default ladder).
+ABLATIONS = {
+    **LADDER,
     "inattention_k=8": (True, {"inattention_k": 8}),
     "inattention_k=32": (True, {"inattention_k": 32}),
     "stateless": (True, {"stateful": False}),
     "queries_only": (True, {"plant_keys": False}),
-    "control": (False, {}),
-    "control_plant_head": NEURAL["control_plant_head"],
-    "control_mi_head": NEURAL["control_mi_head"],
 }
 
 
@@ -179,6 +187,7 @@ class Bench:
             plant, preset = NEURAL[model] if plant is None else (plant, {})
             kwargs = {
                 "train_texts": texts, "Y_train": Y, "test_texts": split.test_texts,
+                "dev_texts": split.dev_texts,
                 "plant": plant, "params": {**self.params, **preset, **(params or {})},
                 "seed": int(seed),
             }
@@ -215,7 +224,12 @@ class Bench:
             # subset holds 1-10 times, so learning curves record both views.
             subset = None if train_idx is None else split.Y_train[train_idx]
             rec["metrics"] = C.evaluate(split.Y_test, res["test_score"], res["test_pred"], y_ref,
-                                        y_subset_train=subset)
+                                        y_subset_train=subset, y_proba=res.get("test_proba"))
+            if res.get("dev_score") is not None:
+                # The dev split: where choices may be read from (the test split reports).
+                rec["dev_metrics"] = C.evaluate(split.Y_dev, res["dev_score"], res["dev_pred"],
+                                                y_ref, y_subset_train=subset,
+                                                y_proba=res.get("dev_proba"))
             if res.get("native_pred") is not None:
                 native = C.evaluate(split.Y_test, res["test_score"], res["native_pred"], y_ref)
                 rec["native_metrics"] = {
@@ -395,7 +409,7 @@ def cmd_learning_curve(args):
 
 def cmd_ablation(args):
     split = load(args)
-    variants = list(ABLATIONS) if not args.variants else args.variants.split(",")
+    variants = list(LADDER) if not args.variants else args.variants.split(",")
     unknown = [v for v in variants if v not in ABLATIONS]
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}; choose from {', '.join(ABLATIONS)}")
@@ -499,7 +513,8 @@ def build_parser():
     p.set_defaults(func=cmd_learning_curve)
     p = sub.add_parser("ablation", parents=[common], help="PLANT components one at a time")
     p.add_argument("--variants", default=None,
-                   help=f"comma-separated subset of {', '.join(ABLATIONS)} (default: all)")
+                   help=f"comma-separated, from {', '.join(ABLATIONS)} (default: the eight "
+                        f"models of the ladder)")
     p.set_defaults(func=cmd_ablation)
     return parser
 

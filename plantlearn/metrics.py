@@ -74,6 +74,8 @@ __all__ = [
     "micro_f1",
     "macro_f1",
     "frequency_bucket_report",
+    "expected_calibration_error",
+    "reliability_curve",
     "format_report",
     "precision_at_k_scorer",
     "ndcg_at_k_scorer",
@@ -799,6 +801,101 @@ def macro_f1(y_true, y_pred, *, labels="all", classes=None):
 # --------------------------------------------------------------------------------------------
 # Label-frequency buckets
 # --------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------------
+
+
+def _calibration_pairs(y_true, y_proba, classes):
+    Y = _to_indicator(y_true, "y_true", classes)
+    P = _check_scores(y_proba, Y.shape, name="y_proba")
+    if sp.issparse(P):
+        raise TypeError("y_proba must be a dense array of probabilities (predict_proba).")
+    if P.size and (P.min() < 0 or P.max() > 1):
+        raise ValueError("y_proba must hold probabilities in [0, 1].")
+    return Y, P
+
+
+def reliability_curve(y_true, y_proba, *, n_bins=15, classes=None):
+    """Observed frequency against predicted probability, over all (document, label) pairs.
+
+    Parameters
+    ----------
+    y_true : indicator matrix or list of label lists
+        True labels (label lists need ``classes``).
+    y_proba : ndarray of shape (n_samples, n_labels)
+        Predicted probabilities (``predict_proba``).
+    n_bins : int, default=15
+        Equal-width probability bins on [0, 1].
+    classes : array-like, optional
+        Label names in column order, needed for label lists.
+
+    Returns
+    -------
+    list of dict
+        One per non-empty bin: ``lower``, ``upper``, ``count`` (pairs), ``mean_probability``
+        and ``observed_frequency`` (share of those pairs that are true labels).
+    """
+    n_bins = _check_k(n_bins)
+    Y, P = _calibration_pairs(y_true, y_proba, classes)
+    p = P.ravel().astype(np.float64)
+    truth = np.zeros(P.shape, dtype=bool)
+    rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+    truth[rows, Y.indices] = True
+    truth = truth.ravel()
+    which = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(which, minlength=n_bins)
+    sums = np.bincount(which, weights=p, minlength=n_bins)
+    hits = np.bincount(which, weights=truth, minlength=n_bins)
+    out = []
+    for b in np.flatnonzero(counts):
+        out.append({"lower": b / n_bins, "upper": (b + 1) / n_bins, "count": int(counts[b]),
+                    "mean_probability": float(sums[b] / counts[b]),
+                    "observed_frequency": float(hits[b] / counts[b])})
+    return out
+
+
+def expected_calibration_error(y_true, y_proba, *, n_bins=15, min_probability=0.0,
+                               classes=None):
+    """Expected calibration error over (document, label) pairs.
+
+    ``sum_b (n_b / n) |observed_b - mean_probability_b|`` over equal-width probability bins
+    (:func:`reliability_curve`). In multi-label data most pairs are confident negatives, which
+    pull the figure toward 0; ``min_probability`` restricts it to the pairs a model gives at
+    least that probability (e.g. 0.01), where calibration matters for decisions.
+
+    Parameters
+    ----------
+    y_true : indicator matrix or list of label lists
+        True labels (label lists need ``classes``).
+    y_proba : ndarray of shape (n_samples, n_labels)
+    n_bins : int, default=15
+    min_probability : float, default=0.0
+    classes : array-like, optional
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 for perfectly calibrated probabilities (NaN if no pair qualifies).
+    """
+    Y, P = _calibration_pairs(y_true, y_proba, classes)
+    if not 0 <= min_probability < 1:
+        raise ValueError(f"min_probability must lie in [0, 1), got {min_probability!r}.")
+    if min_probability > 0:
+        keep = P >= min_probability
+        truth = np.zeros(P.shape, dtype=bool)
+        rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+        truth[rows, Y.indices] = True
+        Y = sp.csr_matrix(truth[keep][None, :].astype(np.int8))
+        P = P[keep][None, :]
+    bins = reliability_curve(Y, P, n_bins=n_bins)
+    total = sum(b["count"] for b in bins)
+    if total == 0:
+        return float("nan")
+    return float(sum(b["count"] * abs(b["observed_frequency"] - b["mean_probability"])
+                     for b in bins) / total)
 
 
 def _bucket_names(bins):

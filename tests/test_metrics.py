@@ -918,3 +918,49 @@ def test_best_per_label_thresholds_fallback_forms():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no spurious numpy warnings
         best_per_label_thresholds(y_true, y_score, fallback=0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------------
+
+
+def test_expected_calibration_error_by_hand():
+    from plantlearn.metrics import expected_calibration_error, reliability_curve
+
+    y = np.array([[0, 1], [1, 1]])
+    p = np.array([[0.2, 0.9], [0.2, 0.9]])
+    bins = reliability_curve(y, p, n_bins=10)
+    assert [(b["count"], b["mean_probability"], b["observed_frequency"]) for b in bins] == [
+        (2, pytest.approx(0.2), 0.5), (2, pytest.approx(0.9), 1.0)]
+    # (2 * |0.5 - 0.2| + 2 * |1.0 - 0.9|) / 4
+    assert expected_calibration_error(y, p, n_bins=10) == pytest.approx(0.2)
+    # Only the pairs given at least 0.5: the second bin.
+    assert expected_calibration_error(y, p, n_bins=10, min_probability=0.5) == pytest.approx(0.1)
+    # Label lists with their classes are the same matrix.
+    lists = [["b"], ["a", "b"]]
+    assert expected_calibration_error(lists, p, n_bins=10, classes=["a", "b"]) == \
+        pytest.approx(0.2)
+
+
+def test_expected_calibration_error_of_calibrated_and_overconfident_probabilities():
+    from plantlearn.metrics import expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    p = rng.random((2000, 20))
+    y = (rng.random(p.shape) < p).astype(int)
+    assert expected_calibration_error(y, p) < 0.01
+    sharpened = np.clip((p - 0.5) * 3 + 0.5, 0, 1)  # overconfident
+    assert expected_calibration_error(y, sharpened) > 0.1
+
+
+def test_calibration_metrics_reject_what_is_not_a_probability():
+    from plantlearn.metrics import expected_calibration_error
+
+    y = np.array([[0, 1]])
+    with pytest.raises(ValueError, match="probabilities"):
+        expected_calibration_error(y, np.array([[0.5, 1.5]]))
+    with pytest.raises(ValueError, match="shapes"):
+        expected_calibration_error(y, np.array([[0.5, 0.5, 0.5]]))
+    with pytest.raises(ValueError, match="min_probability"):
+        expected_calibration_error(y, np.array([[0.5, 0.5]]), min_probability=1.0)
