@@ -10,6 +10,8 @@ and loading in ``_persist``.
 import copy
 import os
 import time
+from contextlib import contextmanager
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,7 +27,7 @@ from ._head import PAIR_SELECTIONS, best_evidence_scale, fit_evidence_head
 from ._input import PlantInput
 from ._ltr_pretrainer import LTRPretrainer
 from ._mi_initializer import MIInitializer, text_input_tags
-from ._nn import PlantNet, plant_attention
+from ._nn import NETWORK_PARAMS, build_plant_net, plant_attention
 from ._stage1 import fit_stage_one, validation_carve
 from ._train import TrainConfig, iterate_logits, predict_logits, train_network
 from ._validation import (
@@ -349,7 +351,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         self : PlantClassifier
         """
         times = {}
-        clock = _StepClock(times)
+        clock = partial(_timed, times)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         device = resolve_device(self.device)
         texts, Y, target_format, classes, upstream = self._check_fit_input(X, Y)
@@ -433,7 +435,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         """The network, with its attention started from stage 1 (or at random)."""
         key_dim = (ltr.token_factors_.shape[1] if ltr is not None
                    else (self.ltr or LTRPretrainer()).n_factors)
-        net = self._build_net(mi.tokenizer_.vocab_size, n_labels, key_dim, seed)
+        net = build_plant_net(mi.tokenizer_.vocab_size, n_labels, key_dim, seed=seed,
+                              **{name: getattr(self, name) for name in NETWORK_PARAMS})
         factors = ((ltr.token_factors_, ltr.label_factors_, ltr.token_bias_)
                    if ltr is not None else (None, None, None))
         plant_attention(net.attention, *factors, plant=self.plant, plant_keys=self.plant_keys,
@@ -442,19 +445,6 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         label_docs = np.asarray(mi.label_document_frequency_, dtype=np.float64)
         net.init_output_bias(label_docs / max(mi.n_documents_, 1))
         return net
-
-    def _build_net(self, vocab_size, n_labels, key_dim, seed=0):
-        # Module constructors draw their initial weights from torch's global generator:
-        # seeded inside a fork, a refit with the same random_state starts from the same
-        # weights and the caller's global random state is left untouched.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return PlantNet(
-                vocab_size, n_labels, embed_dim=self.embed_dim, hidden_size=self.hidden_size,
-                key_dim=key_dim, encoder=_fresh_encoder(self.encoder), dropout=self.dropout,
-                inattention_k=self.inattention_k,
-                evidence_raw_tf=self.evidence_tf == "sublinear+raw",
-            )
 
     def _fit_head(self, net, mi, texts, Y, train_rows, seed):
         """The evidence head's pairs and SVMs (and their margin thresholds), or None."""
@@ -837,27 +827,11 @@ class _Prepared:
         self.evidence_thresholds = evidence_thresholds
 
 
-class _StepClock:
-    """``with clock("name"):`` adds the block's seconds to ``times["name"]``."""
-
-    def __init__(self, times):
-        self.times = times
-
-    def __call__(self, name):
-        clock = self
-
-        class _Block:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                clock.times[name] = clock.times.get(name, 0.0) + time.perf_counter() - self.t0
-                return False
-
-        return _Block()
-
-
-def _fresh_encoder(encoder):
-    """A fresh copy of a user-supplied encoder module (so refits start anew)."""
-    return copy.deepcopy(encoder) if isinstance(encoder, torch.nn.Module) else encoder
-
+@contextmanager
+def _timed(times, name):
+    """``with _timed(times, "name"):`` adds the block's seconds to ``times["name"]``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[name] = times.get(name, 0.0) + time.perf_counter() - t0

@@ -26,8 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn as nn
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.svm import LinearSVC
 
 from ._batches import collate, doc_lengths, length_batches
 from ._thresholds import scut_fbr_thresholds
@@ -425,6 +423,11 @@ def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
         The SVMs' intercepts; a label with no positive (or no negative) training
         document gets ``-CONSTANT_LABEL_BIAS`` (``+``) and zero weights.
     """
+    # scikit-learn is imported here, not at module level: the torch module above is part of
+    # the network, which imports no scikit-learn.
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
     X = sp.csc_matrix(X, dtype=np.float64)
     Y = sp.csc_matrix(Y)
     support = sp.csr_matrix(support)
@@ -499,6 +502,8 @@ def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_
         Margin thresholds; 0 (the SVM's own boundary) for labels with no positive or no
         negative document.
     """
+    from sklearn.exceptions import ConvergenceWarning
+
     X = sp.csr_matrix(X, dtype=np.float64)
     Y = sp.csr_matrix(Y)
     n_docs, n_labels = Y.shape

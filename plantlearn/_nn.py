@@ -1,13 +1,12 @@
 """PyTorch modules: the L2R factor model and the planted label-wise attention network.
 
-No sklearn here. The estimators in ``_ltr_pretrainer.py`` and
+No scikit-learn estimators here. The estimators in ``_ltr_pretrainer.py`` and
 ``_classifier.py`` build these modules; the loops in ``_ltr.py`` and
-``_train.py`` train them.
+``_train.py`` train them; the evidence head lives in ``_head.py``.
 """
 
 import math
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -21,6 +20,8 @@ __all__ = [
     "LabelAttention",
     "PlantNet",
     "plant_attention",
+    "build_plant_net",
+    "NETWORK_PARAMS",
     "build_encoder",
 ]
 
@@ -242,6 +243,32 @@ class LabelAttention(nn.Module):
                 kth = torch.topk(s, self.inattention_k, dim=-1).values[..., -1:]
                 s = s.masked_fill(s < kth, _MASKED)
         return s
+
+
+#: The estimator parameters that decide the network's shape (``build_plant_net``'s keywords).
+NETWORK_PARAMS = ("embed_dim", "hidden_size", "encoder", "dropout", "inattention_k",
+                  "evidence_tf")
+
+
+def build_plant_net(vocab_size, n_labels, key_dim, *, embed_dim, hidden_size, encoder, dropout,
+                    inattention_k, evidence_tf, seed=0):
+    """A PlantNet from the estimator's parameters (``NETWORK_PARAMS``), its initial weights
+    drawn with ``seed``.
+
+    Module constructors draw their initial weights from torch's global generator: seeded
+    inside a fork, the same seed gives the same weights and the caller's global random state
+    is left untouched. A user-supplied encoder module is copied, so that refits start anew.
+    """
+    import copy
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return PlantNet(
+            vocab_size, n_labels, embed_dim=embed_dim, hidden_size=hidden_size, key_dim=key_dim,
+            encoder=copy.deepcopy(encoder) if isinstance(encoder, nn.Module) else encoder,
+            dropout=dropout, inattention_k=inattention_k,
+            evidence_raw_tf=evidence_tf == "sublinear+raw",
+        )
 
 
 def plant_attention(attention, token_factors, label_factors, token_bias, *, plant,

@@ -32,6 +32,7 @@ import torch
 from ._decision import DecisionRule
 from ._ltr_pretrainer import LTRPretrainer
 from ._mi_initializer import MIInitializer
+from ._nn import NETWORK_PARAMS, build_plant_net
 from ._tokenize import TextTokenizer
 
 __all__ = ["save_model", "load_model", "json_params", "CheckpointDirectory", "FORMAT_VERSION"]
@@ -383,7 +384,9 @@ def _read_arrays(path):
 
 
 def _build_network(est, meta_net, state):
-    net = est._build_net(meta_net["vocab_size"], meta_net["n_labels"], meta_net["key_dim"])
+    params = est.get_params(deep=False)
+    net = build_plant_net(meta_net["vocab_size"], meta_net["n_labels"], meta_net["key_dim"],
+                          **{name: params[name] for name in NETWORK_PARAMS})
     att = net.attention
     # Static-score buffers are empty until planted: size them from the file.
     for buf in ("static_token_factors", "static_token_bias", "static_label_factors"):

@@ -4,7 +4,7 @@ Errors are raised here, before any torch code runs, so that a user sees which
 argument is wrong instead of a shape error from deep inside a model.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from numbers import Number
 
 import numpy as np
@@ -33,6 +33,12 @@ def check_texts(X, *, name="X", allow_empty_corpus=False):
     if not isinstance(X, Iterable):
         raise TypeError(
             f"{name} must be an iterable of str documents, got {type(X).__name__}."
+        )
+    if isinstance(X, (Mapping, Set)):
+        # Their order is not the order of the targets' rows (a dict iterates its keys).
+        raise TypeError(
+            f"{name} must be an ordered sequence of str documents (a list, tuple or array), "
+            f"got a {type(X).__name__}."
         )
     texts = list(X)
     for i, doc in enumerate(texts):

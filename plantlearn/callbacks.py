@@ -166,11 +166,20 @@ class ProgressPrinter(Callback):
         print(f"{self.prefix} {message}", file=self.file or sys.stdout, flush=True)
 
     def on_train_begin(self, trainer):
-        if self.verbose and trainer.epoch:
+        self._epochs_run = 0
+
+    def on_epoch_begin(self, trainer):
+        # After every callback's on_train_begin: a checkpoint has restored the epoch by now.
+        if self.verbose and trainer.epoch and not self._epochs_run:
             self._print(f"resuming after epoch {trainer.epoch} of {trainer.max_iter}")
+        self._epochs_run += 1
+
+    def on_train_end(self, trainer):
+        if self.verbose and trainer.epoch and not self._epochs_run:
+            self._print(f"training restored from its checkpoint ({trainer.epoch} epochs)")
 
     def on_batch_end(self, trainer, batch, n_batches, loss):
-        if self.verbose >= 2 and n_batches >= 10 and (batch + 1) % (n_batches // 10) == 0:
+        if self.verbose >= 2 and (batch + 1) % max(1, n_batches // 10) == 0:
             self._print(f"epoch {trainer.epoch + 1}: batch {batch + 1}/{n_batches} "
                         f"loss {loss:.5f}")
 

@@ -251,3 +251,20 @@ def test_merged_learning_curve_pools_seeds_and_lets_later_files_replace_runs(mon
     assert control["p@5"] == pytest.approx(0.20)
     with pytest.raises(SystemExit, match="one dataset"):
         plot_results.merged_learning_curve([old, record([], name="codiesp")])
+
+
+@pytest.mark.slow
+def test_calibration_benchmark_measures_every_rule_on_dev(require_dataset, data_home, tmp_path):
+    require_dataset("codiesp_d_en")
+    out = tmp_path / "cal.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "calibration.py"), "--dataset", "codiesp",
+         "--seeds", "0", "--quick", "--data-home", str(data_home), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["validation"] == "dev split" and run["n_dev"] == 250
+    assert set(run["rules"]) == {"predict (per-label cuts, calibrated >= 0.5)",
+                                 "raw sigmoid >= 0.5", "label-independent calibration >= 0.5"}
+    assert 0 <= run["ece"]["calibrated"] < run["ece"]["raw_sigmoid"]
+    assert sum(b["count"] for b in run["reliability"]["calibrated"]) == 250 * 1767

@@ -77,9 +77,7 @@ def clf(data):
 
 
 def _expected(model, X, threshold=None):
-    """The documented rule: probability (exact, from the logits) >= threshold."""
-    from scipy.special import expit
-
+    """The documented rule: predict is predict_proba >= threshold_, label by label."""
     threshold = model.threshold_ if threshold is None else threshold
     return model.predict_proba(X) >= threshold
 
@@ -1138,3 +1136,67 @@ def test_auto_cut_on_a_tiny_validation_split_leans_on_the_training_label_count(
     lo, hi, mid = global_cut(by_count), global_cut(tuned), global_cut(clf)
     assert abs(hi - lo) > 0.01
     assert mid == pytest.approx(lo + n_positive / full * (hi - lo), abs=1e-6)
+
+
+# ------------------------------------------------------------------ label names
+
+
+def test_label_names_travel_with_an_indicator_target(data, tmp_path):
+    X, Y = data
+    model = small_clf(classes=NAMES).fit(X, Y)
+    np.testing.assert_array_equal(model.classes_, NAMES)
+    assert model.target_format_ == "sparse" and sp.issparse(model.predict(X[:3]))
+    assert model.label_index("chem") == 2 and model.label_index(2) == 2
+    doc = model.explain(X[:1], top_labels=2)[0]
+    assert all(d["label"] in NAMES for d in doc)
+    # True labels given by name: a right prediction is marked so in the report.
+    gold = [[str(NAMES[j]) for j in Y[i].indices] for i in range(5)]
+    page = model.explain_html(X[:5], labels=gold, top_labels=N_LABELS)
+    assert "a true label" in page
+    for name in NAMES:
+        assert f">{name}<" in page
+    loaded = PlantClassifier.load(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.classes_, NAMES)
+    assert loaded.explain(X[:1], top_labels=2)[0][0]["label"] == doc[0]["label"]
+    for bad in (NAMES[:3], ["a", "a", "b", "c"]):
+        with pytest.raises(ValueError, match="classes"):
+            small_clf(classes=bad).fit(X, Y)
+
+
+def test_true_labels_named_unlike_the_model_are_refused(clf, data):
+    X, _ = data
+    with pytest.raises(ValueError, match="classes=label_names"):
+        clf.explain_html(X[:2], labels=[["art"], ["bio", "chem"]])
+
+
+def test_classes_fix_the_label_space_of_label_lists(data, label_lists):
+    X, _ = data
+    order = NAMES[::-1]
+    model = small_clf(classes=order).fit(X, label_lists)
+    np.testing.assert_array_equal(model.classes_, order)
+    bad = [list(r) for r in label_lists]
+    bad[0].append("zoology")
+    with pytest.raises(ValueError, match="never seen in training"):
+        small_clf(classes=order).fit(X, bad)
+
+
+# ------------------------------------------------------------------ nested parameters
+
+
+def test_nested_stage_parameters_work_on_a_default_classifier(data):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from plantlearn.metrics import precision_at_k_scorer
+
+    clf = PlantClassifier().set_params(mi__top_k=7, ltr__n_factors=4)
+    assert clf.mi.top_k == 7 and clf.ltr.n_factors == 4
+    assert clone(clf).get_params()["mi__top_k"] == 7
+    X, Y = data
+    base = PlantClassifier(max_iter=1, embed_dim=8, hidden_size=8, max_length=32,
+                           random_state=0)
+    search = GridSearchCV(base, {"mi__top_k": [5, 10], "ltr__max_iter": [1]},
+                          scoring=precision_at_k_scorer(1), cv=2).fit(X, Y)
+    assert search.best_params_["mi__top_k"] in (5, 10)
+    assert search.best_estimator_.mi_.top_k == search.best_params_["mi__top_k"]
+    assert base.mi is None  # the template itself is untouched

@@ -54,7 +54,8 @@ def test_committed_api_reference_is_current(built_api):
     )
 
 
-@pytest.mark.parametrize("example", ["quickstart", "pipeline_grid_search", "explain"])
+@pytest.mark.parametrize("example", ["quickstart", "pipeline_grid_search", "explain",
+                                     "cross_validation", "calibration", "checkpoint_resume"])
 def test_example_runs(example, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(DOCS / "examples" / f"{example}.py"), str(tmp_path / "out.html")],

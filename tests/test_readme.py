@@ -12,10 +12,28 @@ def _python_blocks():
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
+def _bash_blocks():
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)]
+
+
 def test_readme_has_the_install_run_and_test_commands():
-    text = README.read_text()
-    assert "plantlearn demo" in text
-    assert "python -m pytest tests" in text
+    blocks = _bash_blocks()
+    main_job = next(b for b in blocks if "plantlearn demo" in b)
+    # The main-job command installs the test tools too, so that the test command that
+    # follows it works on a fresh machine (it does not install anything itself).
+    assert 'pip install ".[test]"' in main_job and "torch==2.13.0" in main_job
+    assert "python -m pytest tests" in blocks
+    # CI runs exactly the README's test command.
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert ci.rstrip().splitlines()[-1].endswith("-m pytest tests")
+    assert 'pip install ".[test]"' in ci
+
+
+def test_the_test_extra_holds_what_the_tests_import():
+    text = (README.parent / "pyproject.toml").read_text()
+    extra = re.search(r"^test = \[(.*?)\]", text, flags=re.M).group(1)
+    for package in ("pytest", "hypothesis"):
+        assert package in extra
 
 
 def test_readme_quickstart_runs(capsys):
