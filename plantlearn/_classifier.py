@@ -203,7 +203,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     validation_scores_ : list of float
         Validation nDCG@5 per epoch.
     fit_time_ : dict
-        Seconds spent in each step.
+        Seconds spent in each step, in the order they ran (``check``, ``carve``, ``stage1``,
+        ``evidence_head``, ``encode``, ``train``, ``evidence_scale``, ``decision_rule``; the
+        first four only when they ran), and ``total``.
 
     See Also
     --------
@@ -354,14 +356,18 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         clock = partial(_timed, times)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         device = resolve_device(self.device)
-        texts, Y, target_format, classes, upstream = self._check_fit_input(X, Y)
+        with clock("check"):
+            texts, Y, target_format, classes, upstream = self._check_fit_input(X, Y)
         warm = self.warm_start and hasattr(self, "net_")
         checkpoint = self._open_checkpoint(texts, Y, classes, warm)
 
-        prepared = checkpoint.load_prepared() if checkpoint is not None else None
+        # Steps 1-4 (carve, stage 1, planted network, evidence head), unless a warm start or
+        # this fit's checkpoint already holds their result.
         if warm:
             prepared = self._prepared_from_fitted(len(texts), seed)
-        elif prepared is None:
+        else:
+            prepared = checkpoint.load_prepared() if checkpoint is not None else None
+        if prepared is None:
             with clock("carve"):
                 train_rows, val_rows = validation_carve(len(texts), self.validation_fraction,
                                                         seed)
@@ -377,7 +383,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             if checkpoint is not None:
                 checkpoint.save_prepared(prepared)
 
-        docs = self._encode(prepared.tokenizer, texts)
+        # Steps 5-7 (training, the head's weight, the decision rule) on the carve's two parts.
+        with clock("encode"):
+            docs = self._encode(prepared.tokenizer, texts)
         train_docs = [docs[i] for i in prepared.train_rows]
         val_docs = [docs[i] for i in prepared.val_rows]
         Y_train, Y_val = Y[prepared.train_rows], Y[prepared.val_rows]

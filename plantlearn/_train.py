@@ -163,6 +163,8 @@ class Trainer:
             total_loss += value * len(idx)
             n_seen += len(idx)
             self._call("on_batch_end", b, len(batches), value)
+            if self.stop_training:  # a callback ends the fit mid-epoch (a time budget)
+                break
         return total_loss / max(n_seen, 1)
 
     def validation_ndcg(self):

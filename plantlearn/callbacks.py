@@ -45,7 +45,8 @@ class Callback:
     The ``trainer`` passed to each hook exposes ``net``, ``optimizer``, ``scheduler``,
     ``epoch`` (epochs completed), ``max_iter``, ``history`` (a list of one dict per epoch:
     ``epoch``, ``train_loss``, ``valid_ndcg@5`` when there is validation data, ``seconds``)
-    and ``stop_training`` (set it to True to end the fit after this epoch).
+    and ``stop_training`` (set it to True to end the fit: after this epoch, or at once when set
+    in ``on_batch_end``; the epoch so cut short is recorded and validated like any other).
 
     Examples
     --------

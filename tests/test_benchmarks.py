@@ -268,3 +268,19 @@ def test_calibration_benchmark_measures_every_rule_on_dev(require_dataset, data_
                                  "raw sigmoid >= 0.5", "label-independent calibration >= 0.5"}
     assert 0 <= run["ece"]["calibrated"] < run["ece"]["raw_sigmoid"]
     assert sum(b["count"] for b in run["reliability"]["calibrated"]) == 250 * 1767
+
+
+def test_bench_scale_times_every_step_of_a_tiny_shape(tmp_path):
+    out = tmp_path / "scale.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_scale.py"), "--labels", "50",
+         "--train-docs", "120", "--predict-docs", "40", "--doc-words", "60", "--vocab", "800",
+         "--batches", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["status"] == "ok", run
+    for name in ("tokenize", "mi", "ltr", "evidence_head", "encode", "train", "evidence_scale",
+                 "decision_rule", "predict", "predict_topk", "predict_proba"):
+        assert run["steps"][name]["seconds"] >= 0 and run["steps"][name]["peak_mb"] > 50, name
+    assert run["steps"]["train"]["documents"] == 108  # 2 batches of 64, 108 after the carve

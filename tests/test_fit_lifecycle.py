@@ -189,3 +189,18 @@ def test_a_checkpoint_belongs_to_one_fit(data, tmp_path):
     (tmp_path / "c" / "training.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="training checkpoint .* could not be read"):
         PlantClassifier(**{**TINY, "max_iter": 1}, checkpoint_dir=tmp_path / "c").fit(X, Y)
+
+
+def test_a_callback_can_stop_training_mid_epoch(data):
+    X, Y = data
+    seen = []
+
+    class Budget(Callback):
+        def on_batch_end(self, trainer, batch, n_batches, loss):
+            seen.append(batch)
+            if batch == 2:
+                trainer.stop_training = True
+
+    clf = PlantClassifier(**TINY, callbacks=[Budget()]).fit(X, Y)
+    assert seen == [0, 1, 2] and clf.n_iter_ == 1
+    assert clf.predict_proba(X[:2]).shape == (2, 5)

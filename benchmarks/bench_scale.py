@@ -1,0 +1,199 @@
+"""Cost of every step of PlantClassifier at the paper's scale and beyond (issue 23).
+
+Synthetic corpora of the real shapes from ``make_multilabel_text``: Zipf label frequencies,
+about 16 labels per document, long documents, a large vocabulary. For each shape (labels x
+training documents) one child process generates the corpus, fits with one epoch cut to a
+fixed number of batches, and predicts on held-out documents; a sampler thread reads the
+process's resident memory every 20 ms, so every step gets its own time and peak memory:
+
+- stage 1: tokenize, MI (``MIInitializer``), L2R (``LTRPretrainer``);
+- the evidence head (pairs, SVMs, cross-validated margins);
+- training (``--batches`` batches of one epoch), the head's weight, the decision rule;
+- ``predict``, ``predict_topk`` and ``predict_proba`` on ``--predict-docs`` documents.
+
+Times per document make growth in documents and in labels visible. A child that passes
+``--memory-limit-gb`` is stopped and reported as such (no swapping the machine to death).
+
+    python benchmarks/bench_scale.py --labels 1000 9000 --train-docs 1000 --batches 10 \\
+        --predict-docs 500 --out benchmarks/results/bench_scale_before.json
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402
+
+_MB = 1024 * 1024
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's resident memory; ``peak(t0, t1)`` is the largest sample in a
+    time window, ``over`` is set when it passes the limit."""
+
+    def __init__(self, limit_mb=None, period=0.02):
+        super().__init__(daemon=True)
+        self.samples = []
+        self.limit_mb = limit_mb
+        self.period = period
+        self.over = False
+        self._stop_event = threading.Event()
+
+    @staticmethod
+    def rss_mb():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / _MB
+
+    def run(self):
+        while not self._stop_event.is_set():
+            rss = self.rss_mb()
+            self.samples.append((time.perf_counter(), rss))
+            if self.limit_mb and rss > self.limit_mb:
+                self.over = True
+                print(f"memory limit passed ({rss:.0f} MB)", flush=True)
+                os._exit(3)
+            time.sleep(self.period)
+
+    def peak(self, t0, t1):
+        """The largest sample in [t0, t1], widened by one period (a step shorter than the
+        period still gets the samples around it)."""
+        values = [rss for t, rss in self.samples if t0 - self.period <= t <= t1 + self.period]
+        return max(values) if values else self.rss_mb()
+
+    def stop(self):
+        self._stop_event.set()
+
+
+def child(spec):
+    """Run one shape; print one JSON line with every step's seconds and peak MB."""
+    import numpy as np
+    import torch
+
+    from plantlearn import LTRPretrainer, MIInitializer, PlantClassifier
+    from plantlearn.callbacks import Callback
+    from plantlearn.datasets import make_multilabel_text
+
+    torch.set_num_threads(spec["threads"])
+    sampler = RssSampler(limit_mb=spec["memory_limit_gb"] * 1024 if spec["memory_limit_gb"]
+                         else None)
+    sampler.start()
+    steps = {}
+
+    def step(name, t0, t1, **extra):
+        steps[name] = {"seconds": t1 - t0, "peak_mb": sampler.peak(t0, t1), **extra}
+        print(f"  {name}: {t1 - t0:.1f}s, peak {steps[name]['peak_mb']:.0f} MB", flush=True)
+
+    n_train, n_pred = spec["train_docs"], spec["predict_docs"]
+    t0 = time.perf_counter()
+    X, Y = make_multilabel_text(
+        n_samples=n_train + n_pred, n_labels=spec["labels"], vocab_size=spec["vocab"],
+        length=(spec["doc_words"] // 2, spec["doc_words"] * 3 // 2), avg_labels=16,
+        label_skew=1.0, random_state=0)
+    step("generate", t0, time.perf_counter())
+    X_train, Y_train, X_pred = X[:n_train], Y[:n_train], X[n_train:]
+
+    class Budget(Callback):
+        def on_batch_end(self, trainer, batch, n_batches, loss):
+            if batch + 1 >= spec["batches"]:
+                trainer.stop_training = True
+
+    clf = PlantClassifier(max_iter=1, random_state=0, callbacks=[Budget()],
+                          mi=MIInitializer(), ltr=LTRPretrainer(random_state=0))
+    t_fit = time.perf_counter()
+    clf.fit(X_train, Y_train)
+    t_end = time.perf_counter()
+    # fit_time_ holds the steps in the order they ran; stage 1 splits further into the MI
+    # step's own times and the rest (L2R).
+    t = t_fit
+    times = {k: v for k, v in clf.fit_time_.items() if k != "total"}
+    for name, seconds in times.items():  # the steps in the order they ran
+        if name == "stage1":
+            tok, mi_s = clf.mi_.tokenize_time_, clf.mi_.mi_time_
+            step("tokenize", t, t + tok)
+            step("mi", t + tok, t + tok + mi_s)
+            step("ltr", t + tok + mi_s, t + seconds)
+        elif name == "train":
+            trained = min(spec["batches"] * clf.batch_size,
+                          n_train - clf.validation_indices_.size)
+            step(name, t, t + seconds, documents=trained,
+                 seconds_per_document=seconds / max(trained, 1))
+        else:
+            step(name, t, t + seconds)
+        t += seconds
+    steps["fit_total"] = {"seconds": t_end - t_fit, "peak_mb": sampler.peak(t_fit, t_end)}
+    for name, call in (("predict", lambda: clf.predict(X_pred)),
+                       ("predict_topk", lambda: clf.predict_topk(X_pred, k=5)),
+                       ("predict_proba", lambda: clf.predict_proba(X_pred))):
+        t0 = time.perf_counter()
+        out = call()
+        t1 = time.perf_counter()
+        step(name, t0, t1, seconds_per_document=(t1 - t0) / max(n_pred, 1))
+        del out
+    sampler.stop()
+    print("RESULT " + json.dumps({"steps": steps,
+                                  "n_pairs_head": int(clf.net_.evidence.n_pairs),
+                                  "vocab_size": int(clf.tokenizer_.vocab_size),
+                                  "labels_per_doc": float(np.mean(np.diff(Y.indptr)))}),
+          flush=True)
+
+
+def run_shape(spec, timeout):
+    cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "wall_seconds": time.perf_counter() - t0}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode == 3:
+        return {"status": "memory limit", "log": proc.stdout[-2000:]}
+    if proc.returncode != 0 or not lines:
+        return {"status": "error", "returncode": proc.returncode,
+                "log": (proc.stdout + proc.stderr)[-3000:]}
+    return {"status": "ok", **json.loads(lines[-1][len("RESULT "):]),
+            "wall_seconds": time.perf_counter() - t0}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--labels", type=int, nargs="+", default=[1000, 3000, 9000])
+    p.add_argument("--train-docs", type=int, nargs="+", default=[2000])
+    p.add_argument("--predict-docs", type=int, default=5000)
+    p.add_argument("--doc-words", type=int, default=1500)
+    p.add_argument("--vocab", type=int, default=50000)
+    p.add_argument("--batches", type=int, default=10,
+                   help="training batches measured (one epoch cut short)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--memory-limit-gb", type=float, default=20.0)
+    p.add_argument("--timeout-min", type=float, default=120.0)
+    p.add_argument("--out", default=str(C.BENCH_DIR / "results" / "bench_scale.json"))
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        child(json.loads(args.child))
+        return
+    record = {**C.provenance(sys.argv), "settings": vars(args), "runs": []}
+    out = Path(args.out)
+    for n_labels in args.labels:
+        for n_docs in args.train_docs:
+            spec = {"labels": n_labels, "train_docs": n_docs, "predict_docs": args.predict_docs,
+                    "doc_words": args.doc_words, "vocab": args.vocab, "batches": args.batches,
+                    "threads": args.threads, "memory_limit_gb": args.memory_limit_gb}
+            print(f"{n_labels} labels, {n_docs} training documents ...", flush=True)
+            result = run_shape(spec, args.timeout_min * 60)
+            record["runs"].append({**spec, **result})
+            print(f"  -> {result['status']}", flush=True)
+            out.write_text(json.dumps(C._jsonable(record), indent=1))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
