@@ -15,6 +15,7 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
@@ -158,6 +159,11 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         uninterrupted fit. A directory holding another fit's checkpoint is an error.
     callbacks : list of plantlearn.callbacks.Callback or None, default=None
         Extra callbacks of the training loop (see :mod:`plantlearn.callbacks`).
+    n_jobs : int or None, default=None
+        joblib workers for the per-label work (the evidence head's SVMs and their
+        cross-validated thresholds): None is one, -1 every core. Inside
+        ``joblib.parallel_backend("dask")`` (or "ray") the work spreads over that cluster.
+        Results do not depend on it.
     device : str, default="auto"
         "auto" uses CUDA when present, else CPU.
     random_state : int, RandomState or None, default=None
@@ -257,6 +263,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "checkpoint_dir": [str, os.PathLike, None],
         "callbacks": [list, None],
+        "n_jobs": [Integral, None],
         "device": [str, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -271,8 +278,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                  batch_size=64, learning_rate=3e-3, weight_decay=0.01, max_iter=15,
                  early_stopping=True, validation_fraction=0.1, n_iter_no_change=3, tol=1e-4,
                  freeze_encoder_epochs=0, threshold="auto", classes=None, mixed_precision=True,
-                 warm_start=False, checkpoint_dir=None, callbacks=None, device="auto",
-                 random_state=None, verbose=0, mi=None, ltr=None):
+                 warm_start=False, checkpoint_dir=None, callbacks=None, n_jobs=None,
+                 device="auto", random_state=None, verbose=0, mi=None, ltr=None):
         self.embed_dim = embed_dim
         self.hidden_size = hidden_size
         self.encoder = encoder
@@ -303,6 +310,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.checkpoint_dir = checkpoint_dir
         self.callbacks = callbacks
+        self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -463,7 +471,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             net.evidence, train_docs, Y[train_rows], mi, selection=self.evidence_pairs,
             C=self.evidence_C, batch_size=self.batch_size * 4, max_length=self.max_length,
             random_state=seed, margin_thresholds=self.threshold == "auto",
-            verbose=self.verbose)
+            n_jobs=self.n_jobs, verbose=self.verbose)
 
     def _train_config(self):
         return TrainConfig(max_iter=self.max_iter, batch_size=self.batch_size,
@@ -570,6 +578,30 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             out[idx] = logits.numpy()
         return out
 
+    def _decisions(self, X):
+        """``predict``'s 0/1 CSR matrix, decided batch by batch: no (documents x labels)
+        dense matrix is ever held."""
+        texts = self._predict_texts(X)
+        rule = self.decision_rule_
+        blocks, order = [], []
+        for idx, logits in self._logit_batches(texts):
+            blocks.append(rule.decide(logits.numpy()))
+            order.append(idx)
+        if not blocks:
+            return sp.csr_matrix((0, self.classes_.size), dtype=np.int8)
+        stacked = sp.vstack(blocks, format="csr")
+        # Batches come in length order: put the rows back in input order.
+        position = np.empty(len(texts), dtype=np.int64)
+        position[np.concatenate(order)] = np.arange(len(texts))
+        return stacked[position]
+
+    def _probabilities(self, X):
+        texts = self._predict_texts(X)
+        out = np.zeros((len(texts), self.classes_.size), dtype=np.float64)
+        for idx, logits in self._logit_batches(texts):
+            out[idx] = self.decision_rule_.probabilities(logits.numpy())
+        return out
+
     def decision_function(self, X):
         """Ranking scores of every label, shape (n_documents, n_labels): the network's logits
         (the attention path plus the weighted evidence head).
@@ -586,8 +618,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         Fitted on the validation split (``decision_rule_``); a label is predicted exactly
         when its probability is at least ``threshold_``.
         """
-        logits = self._logits(X)
-        return self.decision_rule_.probabilities(logits)
+        return self._probabilities(X)
 
     def predict(self, X):
         """Labels whose probability reaches ``threshold_``.
@@ -595,9 +626,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         Returns the format ``fit`` received: CSR for sparse, a dense 0/1 array for dense,
         and a list of label lists for label lists.
         """
-        logits = self._logits(X)
-        return targets_to_format(self.decision_rule_.decide(logits), self.target_format_,
-                                 self.classes_)
+        return targets_to_format(self._decisions(X), self.target_format_, self.classes_)
 
     def predict_topk(self, X, k=5):
         """The k best-ranked labels of every document (by :meth:`decision_function`), best
@@ -650,8 +679,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         classes = self.classes_ if self.target_format_ == "labels" else None
         Y_csr, _, _ = check_targets(Y, classes=classes, require_positive=False)
-        logits = self._logits(X)
-        pred = self.decision_rule_.decide(logits)
+        pred = self._decisions(X)
         if Y_csr.shape != pred.shape:
             raise ValueError(
                 f"Y has shape {Y_csr.shape} but the model predicts {pred.shape} "

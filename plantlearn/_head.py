@@ -35,7 +35,8 @@ from .metrics import ndcg_at_k
 __all__ = [
     "EvidenceHead", "PAIR_SELECTIONS", "EVIDENCE_SCALES", "select_pairs", "cooccurrence_pairs",
     "frequent_word_budget", "selected_and_frequent_pairs", "token_presence", "head_features",
-    "fit_restricted_svms", "cross_validated_thresholds", "best_evidence_scale",
+    "fit_label_svms", "fit_restricted_svms", "cross_validated_thresholds",
+    "best_evidence_scale",
     "fit_evidence_head",
 ]
 
@@ -393,9 +394,75 @@ def select_pairs(selection, mi, presence, Y):
 # ----------------------------------------------------------------------------
 
 
-def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
-                        callback=None):
-    """One squared-hinge linear SVM per label, on the columns ``support`` keeps for it.
+def _label_svm(Xl, y, *, C, max_iter, random_state):
+    """One label's squared-hinge SVM on its own columns: (weights, bias, converged).
+
+    A label with no positive (or no negative) document gets ``-CONSTANT_LABEL_BIAS``
+    (``+``) and zero weights; one without columns the sign of its prior odds.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    n_pos, n_docs = int(y.sum()), y.size
+    weights = np.zeros(Xl.shape[1])
+    if n_pos == 0 or n_pos == n_docs:
+        return weights, (CONSTANT_LABEL_BIAS if n_pos else -CONSTANT_LABEL_BIAS), True
+    if Xl.shape[1] == 0:
+        # No words to look at: the label's prior odds decide (a sign only).
+        return weights, (CONSTANT_LABEL_BIAS if 2 * n_pos > n_docs else -CONSTANT_LABEL_BIAS), True
+    svm = LinearSVC(C=C, max_iter=max_iter, dual="auto", random_state=random_state)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        svm.fit(Xl, y)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return svm.coef_.ravel(), float(svm.intercept_[0]), converged
+
+
+def _fit_label_block(X, Y, support, labels, folds, *, C, max_iter, random_state, fbr):
+    """The SVMs (and, with ``folds``, the cross-validated margin thresholds) of a block of
+    labels; a joblib task. Each label sees its own columns only, and is fitted once on all
+    documents and once per fold: no other refit."""
+    out = []
+    n_docs = X.shape[0]
+    for label in labels:
+        y = np.zeros(n_docs, dtype=np.int8)
+        y[Y.indices[Y.indptr[label]:Y.indptr[label + 1]]] = 1
+        Xl = X[:, support.indices[support.indptr[label]:support.indptr[label + 1]]]
+        w, b, ok = _label_svm(Xl, y, C=C, max_iter=max_iter, random_state=random_state)
+        threshold = None
+        if folds is not None:
+            n_pos = int(y.sum())
+            threshold = 0.0  # the SVM's own boundary for labels never or always seen
+            if 0 < n_pos < n_docs:
+                out_of_fold = np.empty(n_docs)
+                for held in folds:
+                    fit = np.ones(n_docs, dtype=bool)
+                    fit[held] = False
+                    wf, bf, _ = _label_svm(Xl[fit], y[fit], C=C, max_iter=max_iter,
+                                           random_state=random_state)
+                    out_of_fold[held] = Xl[held] @ wf + bf
+                threshold = float(scut_fbr_thresholds(
+                    y[:, None], out_of_fold[:, None], fbr=fbr)[0])
+        out.append((w, b, ok, threshold))
+    return out
+
+
+def fit_label_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
+                   margin_thresholds=False, n_folds=3, fbr=0.1, n_jobs=None, callback=None):
+    """One squared-hinge linear SVM per label on the columns ``support`` keeps for it, and
+    optionally each label's cross-validated F1-optimal margin threshold.
+
+    The per-label work runs through joblib: ``n_jobs`` processes on this machine, or any
+    joblib backend the caller activates (``with joblib.parallel_backend("dask"):`` spreads
+    it over a dask cluster). Results do not depend on ``n_jobs`` or the backend.
+
+    The thresholds: the margins of an SVM fitted on a handful of positives are too strict
+    (new positive documents fall below zero). As in LibMultiLabel's ``thresholding``
+    technique, each label's threshold is chosen on out-of-fold margins (``n_folds`` folds,
+    the same for every label, drawn with ``random_state``; SCutFBR rule with ``fbr``, see
+    :func:`plantlearn._thresholds.scut_fbr_thresholds`), pooled over the folds. A fold
+    whose training part has no positive of the label scores its held-out documents
+    ``-CONSTANT_LABEL_BIAS``, like the head itself would.
 
     Parameters
     ----------
@@ -410,23 +477,27 @@ def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
     max_iter : int, default=1000
         liblinear's iteration cap per label.
     random_state : int, default=0
-        Seed of liblinear's coordinate order (an int, so that numpy's global random
-        state is neither read nor advanced).
+        Seed of liblinear's coordinate order and of the folds (an int, so that numpy's
+        global random state is neither read nor advanced).
+    margin_thresholds : bool, default=False
+        Also return the cross-validated margin thresholds.
+    n_folds, fbr : int, float
+        Folds and SCutFBR guard of the thresholds.
+    n_jobs : int or None, default=None
+        joblib workers (None: one, in this process; -1: every core).
     callback : callable, optional
-        Called as ``callback(done_labels, n_labels)`` every 100 labels and at the end.
+        Called as ``callback(done_labels, n_labels)`` as blocks of labels finish.
 
     Returns
     -------
     weights : csr_matrix (n_labels, n_features), float64
         The SVMs' weights on exactly the pattern of ``support`` (sorted indices).
     bias : ndarray (n_labels,)
-        The SVMs' intercepts; a label with no positive (or no negative) training
-        document gets ``-CONSTANT_LABEL_BIAS`` (``+``) and zero weights.
+    thresholds : ndarray (n_labels,) or None
+        With ``margin_thresholds``; 0 for labels with no positive or no negative document.
     """
-    # scikit-learn is imported here, not at module level: the torch module above is part of
-    # the network, which imports no scikit-learn.
+    from joblib import Parallel, delayed, effective_n_jobs
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.svm import LinearSVC
 
     X = sp.csc_matrix(X, dtype=np.float64)
     Y = sp.csc_matrix(Y)
@@ -437,29 +508,33 @@ def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
         raise ValueError(
             f"shapes do not match: X {X.shape}, Y {Y.shape}, support {support.shape}."
         )
+    folds = None
+    if margin_thresholds and n_docs >= n_folds:
+        order = np.random.default_rng(random_state).permutation(n_docs)
+        folds = [np.sort(f) for f in np.array_split(order, n_folds)]
+    workers = effective_n_jobs(n_jobs)
+    size = int(np.clip(n_labels // max(1, 4 * workers), 1, 256))
+    blocks = [np.arange(s, min(s + size, n_labels)) for s in range(0, n_labels, size)]
+    kwargs = dict(C=C, max_iter=max_iter, random_state=random_state, fbr=fbr)
+    if workers == 1:
+        results = (_fit_label_block(X, Y, support, block, folds, **kwargs) for block in blocks)
+    else:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_fit_label_block)(X, Y, support, block, folds, **kwargs) for block in blocks)
     values = np.zeros(support.nnz, dtype=np.float64)
     bias = np.zeros(n_labels, dtype=np.float64)
-    positives = np.diff(Y.indptr)
-    not_converged = 0
-    for label in range(n_labels):
-        y = np.zeros(n_docs, dtype=np.int8)
-        y[Y.indices[Y.indptr[label]:Y.indptr[label + 1]]] = 1
-        lo, hi = support.indptr[label], support.indptr[label + 1]
-        if positives[label] == 0 or positives[label] == n_docs:
-            bias[label] = CONSTANT_LABEL_BIAS if positives[label] else -CONSTANT_LABEL_BIAS
-        elif hi > lo:
-            svm = LinearSVC(C=C, max_iter=max_iter, dual="auto", random_state=random_state)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
-                svm.fit(X[:, support.indices[lo:hi]], y)
-            not_converged += any(issubclass(w.category, ConvergenceWarning) for w in caught)
-            values[lo:hi] = svm.coef_.ravel()
-            bias[label] = float(svm.intercept_[0])
-        else:
-            # No words to look at: the label's prior odds decide (a sign only).
-            bias[label] = CONSTANT_LABEL_BIAS if 2 * positives[label] > n_docs else -CONSTANT_LABEL_BIAS
-        if callback is not None and ((label + 1) % 100 == 0 or label + 1 == n_labels):
-            callback(label + 1, n_labels)
+    thresholds = np.zeros(n_labels) if margin_thresholds else None
+    not_converged, done = 0, 0
+    for block, fitted in zip(blocks, results):
+        for label, (w, b, ok, threshold) in zip(block, fitted):
+            values[support.indptr[label]:support.indptr[label + 1]] = w
+            bias[label] = b
+            not_converged += not ok
+            if thresholds is not None and threshold is not None:
+                thresholds[label] = threshold
+        done += block.size
+        if callback is not None:
+            callback(done, n_labels)
     if not_converged:
         # One summary instead of a warning per label.
         warnings.warn(
@@ -469,70 +544,29 @@ def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
         )
     weights = sp.csr_matrix((values, support.indices.copy(), support.indptr.copy()),
                             shape=support.shape)
+    return weights, bias, thresholds
+
+
+def fit_restricted_svms(X, Y, support, *, C=1.0, max_iter=1000, random_state=0,
+                        callback=None, n_jobs=None):
+    """The SVMs of :func:`fit_label_svms` alone: ``(weights, bias)``."""
+    weights, bias, _ = fit_label_svms(X, Y, support, C=C, max_iter=max_iter,
+                                      random_state=random_state, n_jobs=n_jobs,
+                                      callback=callback)
     return weights, bias
 
 
 def cross_validated_thresholds(X, Y, support, *, n_folds=3, fbr=0.1, C=1.0, max_iter=1000,
-                               random_state=0, block_size=512):
-    """Each label's F1-optimal decision threshold on its SVM's margin, by cross-validation.
-
-    The margins of ``fit_restricted_svms`` are too strict for rare labels: an SVM
-    fitted on a handful of positives puts new positive documents below zero. As in
-    LibMultiLabel's ``thresholding`` technique, each label's threshold is chosen on
-    out-of-fold margins (``n_folds`` folds, SCutFBR rule with ``fbr``: see
-    :func:`plantlearn._thresholds.scut_fbr_thresholds`), here for the restricted SVMs and
-    pooled over the folds (LibMultiLabel averages per-fold thresholds instead). A fold whose
-    training part has no positive of the label scores its held-out documents
-    ``-CONSTANT_LABEL_BIAS``, like the head itself would.
-
-    Parameters
-    ----------
-    X, Y, support : as for :func:`fit_restricted_svms`.
-    n_folds : int, default=3
-    fbr : float, default=0.1
-    C, max_iter, random_state : passed to :func:`fit_restricted_svms` (``random_state``
-        also shuffles the folds).
-    block_size : int, default=512
-        Labels whose out-of-fold margins are held densely at a time (memory bound:
-        ``n_docs * block_size`` floats).
-
-    Returns
-    -------
-    ndarray of shape (n_labels,)
-        Margin thresholds; 0 (the SVM's own boundary) for labels with no positive or no
-        negative document.
-    """
-    from sklearn.exceptions import ConvergenceWarning
-
-    X = sp.csr_matrix(X, dtype=np.float64)
-    Y = sp.csr_matrix(Y)
-    n_docs, n_labels = Y.shape
-    if n_docs < n_folds:
-        return np.zeros(n_labels)
-    order = np.random.default_rng(random_state).permutation(n_docs)
-    folds = [np.sort(f) for f in np.array_split(order, n_folds)]
-    fitted = []  # per fold: (held-out rows of X, SVM weights, SVM biases)
+                               random_state=0, n_jobs=None):
+    """The cross-validated margin thresholds of :func:`fit_label_svms` alone."""
     with warnings.catch_warnings():
         # The full head's fit reports convergence; the folds would only repeat it.
+        from sklearn.exceptions import ConvergenceWarning
+
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for k, held_out in enumerate(folds):
-            fit_rows = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != k]))
-            weights, bias = fit_restricted_svms(X[fit_rows], Y[fit_rows], support, C=C,
-                                                max_iter=max_iter, random_state=random_state)
-            fitted.append((X[held_out], weights, bias))
-    # Out-of-fold margins, one block of labels at a time (never all labels densely).
-    rows = np.concatenate(folds)
-    Y_held = Y[rows].tocsc()
-    positives = np.diff(Y_held.indptr)
-    thresholds = np.zeros(n_labels)
-    for start in range(0, n_labels, block_size):
-        block = slice(start, min(start + block_size, n_labels))
-        scores = np.vstack([(X_held @ weights[block].T).toarray() + bias[block]
-                            for X_held, weights, bias in fitted])
-        thresholds[block] = scut_fbr_thresholds(Y_held[:, block], scores, fbr=fbr)
-    constant = (positives == 0) | (positives == n_docs)
-    thresholds[constant] = 0.0
-    return thresholds
+        return fit_label_svms(X, Y, support, C=C, max_iter=max_iter, random_state=random_state,
+                              margin_thresholds=True, n_folds=n_folds, fbr=fbr,
+                              n_jobs=n_jobs)[2]
 
 
 # ----------------------------------------------------------------------------
@@ -591,7 +625,7 @@ def best_evidence_scale(part_batches, Y, *, k=5, scales=EVIDENCE_SCALES):
 
 
 def fit_evidence_head(head, train_docs, Y_train, mi, *, selection, C, batch_size, max_length,
-                      random_state, margin_thresholds, verbose=0):
+                      random_state, margin_thresholds, n_jobs=None, verbose=0):
     """Give ``head`` its pairs and fit its weights as frozen per-label SVMs.
 
     Parameters
@@ -613,6 +647,8 @@ def fit_evidence_head(head, train_docs, Y_train, mi, *, selection, C, batch_size
         liblinear's coordinate order, and the cross-validation folds.
     margin_thresholds : bool
         Also compute the SVMs' cross-validated margin thresholds.
+    n_jobs : int or None
+        joblib workers of the per-label fits (see :func:`fit_label_svms`).
     verbose : int
 
     Returns
@@ -637,19 +673,23 @@ def fit_evidence_head(head, train_docs, Y_train, mi, *, selection, C, batch_size
         (np.arange(1, pair_label.size + 1, dtype=np.float64), (pair_label, head.pair_tokens())),
         shape=(Y_train.shape[1], X.shape[1]))
 
-    def report(done, total):
-        print(f"[PlantClassifier] evidence head: {done}/{total} labels fitted", flush=True)
+    reported = [0]
 
-    weights, bias = fit_restricted_svms(X, Y_train, support, C=C, random_state=random_state,
-                                        callback=report if verbose else None)
+    def report(done, total):
+        # About every tenth of the labels, and at the end.
+        if done == total or done - reported[0] >= max(100, total // 10):
+            reported[0] = done
+            what = " and cross-validated" if margin_thresholds else ""
+            print(f"[PlantClassifier] evidence head: {done}/{total} labels fitted{what}",
+                  flush=True)
+
+    weights, bias, thresholds = fit_label_svms(
+        X, Y_train, support, C=C, random_state=random_state,
+        margin_thresholds=margin_thresholds, n_jobs=n_jobs,
+        callback=report if verbose else None)
     head_weight = np.zeros(pair_label.size, dtype=np.float32)
     head_weight[support.data.astype(np.int64) - 1] = weights.data
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(head_weight))
         head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-    if not margin_thresholds:
-        return None
-    if verbose:
-        print("[PlantClassifier] evidence head: cross-validating its margin thresholds",
-              flush=True)
-    return cross_validated_thresholds(X, Y_train, support, C=C, random_state=random_state)
+    return thresholds

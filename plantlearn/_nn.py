@@ -9,6 +9,7 @@ import math
 
 import torch
 import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
 
 from ._head import EvidenceHead
 
@@ -323,6 +324,23 @@ class PlantNet(nn.Module):
         h = self.encoder(x, mask)
         return self.dropout(h), mask
 
+    def _chunk_summary(self, chunk, h, mask):
+        """One chunk's share of every label's attention output, as three (n, L) tensors.
+
+        With ``s`` the chunk's attention logits, ``m = max_t s``, ``e_t = exp(s_t - m)``:
+        ``z = sum_t e_t`` and ``y = sum_t e_t (w_l . h_t)``. The label's output is the softmax
+        average of ``w_l . h_t`` over all positions of all chunks, ``sum y / sum z`` once the
+        chunks are brought to a common maximum: the exact attention over the whole document,
+        while only one chunk's (n, L, T) tensors ever exist.
+        """
+        att = self.attention
+        s = att.logits(chunk, h, mask)  # (n, L, T), float32
+        m = s.amax(dim=-1)
+        e = torch.exp(s - m[..., None]) * mask[:, None, :]
+        values = h.float() @ att.output_weight.float().t()  # (n, T, L): w_l . h_t
+        y = torch.einsum("nlt,ntl->nl", e, values)
+        return m, e.sum(dim=-1), y
+
     def forward(self, tokens, *, return_attention=False, return_parts=False, with_evidence=True):
         """Logits (n, L) of documents given as token ids (n, T) or chunks (n, C, T).
 
@@ -332,16 +350,17 @@ class PlantNet(nn.Module):
         weights of every chunk (None for an empty chunk).
         ``with_evidence=False`` leaves the head out (its term is zero): training
         beside a frozen head needs the attention path only.
+
+        In training, each chunk's attention is recomputed in the backward pass instead of
+        being kept (gradient checkpointing): memory is bounded by the batch size and the
+        chunk length, not by the number of chunks, since only three (n, L) tensors per
+        chunk are kept.
         """
         if tokens.dim() == 2:
             tokens = tokens[:, None, :]
         n, C, T = tokens.shape
         att = self.attention
         L = att.queries.shape[0]
-        run_max = tokens.new_full((n, L), _MASKED, dtype=torch.float32)
-        norm = tokens.new_zeros((n, L), dtype=torch.float32)
-        acc = None
-        weights = [] if return_attention else None
         # Encode every non-empty chunk of the batch in one call (chunks are read
         # independently); the attention below then streams over the chunks.
         flat = tokens.reshape(n * C, T)
@@ -351,51 +370,54 @@ class PlantNet(nn.Module):
             h_rows, _ = self.encode(flat[rows])
             states = h_rows.new_zeros((n * C, T, h_rows.shape[-1]))
             states = states.index_copy(0, rows, h_rows).view(n, C, T, -1)
+        recompute = torch.is_grad_enabled() and self.training and not return_attention
+        summaries, kept = [], []
         for c in range(C):
             chunk = tokens[:, c]
             mask = chunk != 0
             if not bool(mask.any()):
-                if weights is not None:
-                    weights.append(None)
+                kept.append(None)
                 continue
-            h = states[:, c]
-            # States at padding get weight 0; zeroing them keeps a custom
-            # encoder's NaN/inf there out of the context (0 * NaN = NaN).
-            h = h.masked_fill(~mask[..., None], 0.0)
+            # States at padding get weight 0; zeroing them keeps a custom encoder's NaN/inf
+            # there out of the output (0 * NaN = NaN).
+            h = states[:, c].masked_fill(~mask[..., None], 0.0)
             mask = mask & (chunk != _UNK_ID)
-            s = att.logits(chunk, h, mask)  # (n, L, T)
-            new_max = torch.maximum(run_max, s.amax(dim=-1))
-            rescale = torch.exp(run_max - new_max)
-            p = torch.exp(s - new_max[..., None]) * mask[:, None, :]
-            ctx = torch.einsum("nlt,ntd->nld", p, h.float())
-            norm = norm * rescale + p.sum(dim=-1)
-            acc = ctx if acc is None else acc * rescale[..., None] + ctx
-            run_max = new_max
-            if weights is not None:
-                weights.append((p, new_max))
-        if acc is None:  # every document of the batch is empty
-            D = self.encoder.output_dim
-            acc = tokens.new_zeros((n, L, D), dtype=torch.float32)
-        # An empty document has norm 0 and gets context 0: its logits are the biases,
-        # i.e. the label priors the biases were initialised to.
-        context = acc / norm.clamp_min(1e-20)[..., None]
-        logits = (context * att.output_weight.float()).sum(dim=-1) + att.output_bias.float()
+            if recompute:
+                summary = checkpoint(self._chunk_summary, chunk, h, mask, use_reentrant=False)
+            else:
+                summary = self._chunk_summary(chunk, h, mask)
+            summaries.append(summary)
+            if return_attention:
+                s = att.logits(chunk, h, mask)
+                kept.append((torch.exp(s - summary[0][..., None]) * mask[:, None, :], summary[0]))
+        if summaries:
+            m = torch.stack([sm[0] for sm in summaries])  # (chunks, n, L)
+            top = m.amax(dim=0)
+            scale = torch.exp(m - top)
+            norm = (scale * torch.stack([sm[1] for sm in summaries])).sum(dim=0)
+            total = (scale * torch.stack([sm[2] for sm in summaries])).sum(dim=0)
+        else:  # every document of the batch is empty
+            top = tokens.new_full((n, L), _MASKED, dtype=torch.float32)
+            norm = total = tokens.new_zeros((n, L), dtype=torch.float32)
+        # An empty document has norm 0 and output 0: its logits are the biases, i.e. the
+        # label priors the biases were initialised to.
+        logits = total / norm.clamp_min(1e-20) + att.output_bias.float()
         evidence = self.evidence(tokens) if with_evidence else torch.zeros_like(logits)
         if return_parts:
             out = (logits, evidence)
         else:
             out = logits + self.evidence.scale * evidence
         if return_attention:
-            # Final normalised weights per chunk: p_c * exp(max_c - max_final) / norm.
-            weights_out = []
-            for w in weights:
+            # Final normalised weights per chunk: e_c * exp(max_c - max) / norm.
+            weights = []
+            for w in kept:
                 if w is None:
-                    weights_out.append(None)
+                    weights.append(None)
                     continue
-                p, m = w
-                weights_out.append(p * torch.exp(m - run_max)[..., None]
-                                   / norm.clamp_min(1e-20)[..., None])
-            return out, weights_out
+                e, m_c = w
+                weights.append(e * torch.exp(m_c - top)[..., None]
+                               / norm.clamp_min(1e-20)[..., None])
+            return out, weights
         return out
 
     def init_output_bias(self, prior):

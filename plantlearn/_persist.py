@@ -53,7 +53,7 @@ _REQUIRED = {2: (PARAMS_FILE, WEIGHTS_FILE, TOKENIZER_FILE),
              4: (PARAMS_FILE, WEIGHTS_FILE, TOKENIZER_FILE, ARRAYS_FILE)}
 _STAGE_CLASSES = {"MIInitializer": MIInitializer, "LTRPretrainer": LTRPretrainer}
 #: Parameters that change neither the fitted model nor its checkpoint's validity.
-_NOT_FINGERPRINTED = ("verbose", "checkpoint_dir", "callbacks", "warm_start")
+_NOT_FINGERPRINTED = ("verbose", "checkpoint_dir", "callbacks", "warm_start", "n_jobs")
 
 
 def _version():

@@ -232,15 +232,30 @@ def train_network(net, train_docs, Y_train, val_docs, Y_val, *, config, device, 
 # ----------------------------------------------------------------------------
 
 
+#: Elements of one (documents x labels x chunk positions) attention tensor at inference.
+#: Batches shrink below ``batch_size`` when labels are many, so that a 9,000-label model
+#: predicts in bounded memory (about 0.5 GB of such tensors at once) instead of gigabytes.
+INFERENCE_ATTENTION_ELEMENTS = 2**25
+
+
+def inference_batch_size(batch_size, n_labels, max_length):
+    """Documents per inference batch: ``batch_size``, or fewer for many labels."""
+    return int(max(1, min(batch_size, INFERENCE_ATTENTION_ELEMENTS // max(1, n_labels
+                                                                           * max_length))))
+
+
 def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True,
                    return_parts=False, with_evidence=True):
     """Yield ``(indices, logits)`` batch by batch (float32 tensors on the CPU), in length order.
 
     With ``return_parts`` the second item is the pair (attention-path logits, evidence-head
     term) of ``PlantNet.forward(..., return_parts=True)``; with ``with_evidence=False`` the
-    logits are the attention path's alone.
+    logits are the attention path's alone. Batches hold at most ``batch_size`` documents, fewer
+    for many labels (:func:`inference_batch_size`).
     """
     net.eval()
+    n_labels = net.attention.queries.shape[0]
+    batch_size = inference_batch_size(batch_size, n_labels, max_length)
     with torch.no_grad():
         for idx in length_batches(doc_lengths(docs), batch_size):
             tokens = collate([docs[i] for i in idx], max_length).to(device)

@@ -320,9 +320,29 @@ def test_cross_validated_thresholds_are_out_of_fold_scut_fbr():
     np.testing.assert_allclose(got[:3], expected[:3])
     # Labels never or always seen keep the SVM's own boundary.
     assert got[3] == 0.0 and got[4] == 0.0
-    # Blocks of labels give the same answer as one block.
+    # Two joblib workers give the same answer.
     np.testing.assert_allclose(
-        cross_validated_thresholds(X, Y, support, C=0.5, random_state=4, block_size=2), got)
+        cross_validated_thresholds(X, Y, support, C=0.5, random_state=4, n_jobs=2), got)
+
+
+def test_per_label_work_gives_the_same_head_on_any_joblib_backend():
+    from joblib import parallel_backend
+
+    from plantlearn._head import fit_label_svms
+
+    X, Y, support = _problem(seed=2, n=120)
+    serial = fit_label_svms(X, Y, support, C=0.5, random_state=1, margin_thresholds=True)
+    calls = []
+    parallel = fit_label_svms(X, Y, support, C=0.5, random_state=1, margin_thresholds=True,
+                              n_jobs=2, callback=lambda done, total: calls.append(done))
+    with parallel_backend("threading", n_jobs=2):
+        threaded = fit_label_svms(X, Y, support, C=0.5, random_state=1,
+                                  margin_thresholds=True, n_jobs=-1)
+    for other in (parallel, threaded):
+        assert (other[0] != serial[0]).nnz == 0
+        np.testing.assert_array_equal(other[1], serial[1])
+        np.testing.assert_array_equal(other[2], serial[2])
+    assert calls[-1] == Y.shape[1] and calls == sorted(calls)
 
 
 def test_auto_cuts_are_one_cut_on_offset_logits(linear_fit):
