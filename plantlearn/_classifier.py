@@ -109,6 +109,13 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     inattention_k : int or None, default=None
         Keep only each label's ``inattention_k`` highest-scoring positions (per chunk) in
         the softmax; None attends to every position.
+    shortlist : int, "auto" or None, default="auto"
+        Compute each document's attention only for its ``shortlist`` best candidate labels
+        by the cheap linear evidence (the evidence head's score, else the L2R score of the
+        document), its true labels added in training; the other labels get their output
+        bias plus the head's term. This is how label-wise attention reaches very large label
+        sets (AttentionXML, LightXML). "auto": 256 candidates when there are more than
+        5,000 labels, else every label. None: every label.
     max_length : int, default=256
         Tokens per chunk.
     stateful : bool, default=True
@@ -191,6 +198,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         The training documents held out as the validation split.
     evidence_thresholds_ : ndarray of shape (n_labels,) or None
         The head's cross-validated SVM margin thresholds (offsets of ``threshold="auto"``).
+    shortlist_size_ : int
+        Candidate labels per document whose attention is computed (0: every label).
     evidence_scale_ : float
         Weight of the evidence head's term in the logits (0 without a head), chosen by
         validation nDCG@5 among 0 to 24.
@@ -245,6 +254,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         "evidence_tf": [StrOptions({"sublinear", "sublinear+raw"})],
         "evidence_C": [Interval(Real, 0, None, closed="neither")],
         "inattention_k": [Interval(Integral, 1, None, closed="left"), None],
+        "shortlist": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "max_length": [Interval(Integral, 1, None, closed="left")],
         "stateful": ["boolean"],
         "max_chunks": [Interval(Integral, 1, None, closed="left")],
@@ -274,7 +284,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, embed_dim=100, hidden_size=64, encoder="gru", dropout=0.2,
                  plant=True, plant_keys=True, static_scores=True, evidence_head=True,
                  evidence_pairs="mi+cooccurrence", evidence_tf="sublinear", evidence_C=1.0,
-                 inattention_k=None, max_length=256, stateful=True, max_chunks=8,
+                 inattention_k=None, shortlist="auto", max_length=256, stateful=True,
+                 max_chunks=8,
                  batch_size=64, learning_rate=3e-3, weight_decay=0.01, max_iter=15,
                  early_stopping=True, validation_fraction=0.1, n_iter_no_change=3, tol=1e-4,
                  freeze_encoder_epochs=0, threshold="auto", classes=None, mixed_precision=True,
@@ -292,6 +303,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         self.evidence_tf = evidence_tf
         self.evidence_C = evidence_C
         self.inattention_k = inattention_k
+        self.shortlist = shortlist
         self.max_length = max_length
         self.stateful = stateful
         self.max_chunks = max_chunks
@@ -391,6 +403,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             if checkpoint is not None:
                 checkpoint.save_prepared(prepared)
 
+        prepared.net.shortlist_size = resolve_shortlist(self.shortlist, Y.shape[1])
         # Steps 5-7 (training, the head's weight, the decision rule) on the carve's two parts.
         with clock("encode"):
             docs = self._encode(prepared.tokenizer, texts)
@@ -527,6 +540,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             "validation_indices_": np.asarray(prepared.val_rows),
             "evidence_thresholds_": prepared.evidence_thresholds,
             "evidence_scale_": float(scale),
+            "shortlist_size_": int(trainer.net.shortlist_size),
             "decision_rule_": rule,
             "n_iter_": len(history),
             "best_iteration_": trainer.best_epoch,
@@ -871,3 +885,17 @@ def _timed(times, name):
         yield
     finally:
         times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+
+
+#: Labels above which ``shortlist="auto"`` turns the shortlist on, and its size then.
+SHORTLIST_AUTO_LABELS = 5000
+SHORTLIST_AUTO_SIZE = 256
+
+
+def resolve_shortlist(shortlist, n_labels):
+    """Candidate labels per document for a ``shortlist`` parameter (0: every label)."""
+    if shortlist is None:
+        return 0
+    if shortlist == "auto":
+        return SHORTLIST_AUTO_SIZE if n_labels > SHORTLIST_AUTO_LABELS else 0
+    return 0 if shortlist >= n_labels else int(shortlist)

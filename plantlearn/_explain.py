@@ -141,21 +141,25 @@ def _analyse(clf, texts, top_labels):
                 chunked = [[d["ids"][s:s + m] for s in range(0, d["ids"].size, m)] for d in batch]
                 tokens = collate(chunked, m).to(device)
                 with autocast(device, clf.mixed_precision):
-                    (attention, evidence), weights = net(tokens, return_attention=True,
-                                                         return_parts=True)
+                    attention, evidence = net(tokens, return_parts=True)
                 attention = attention.float().cpu().numpy().astype(np.float64)
                 evidence = evidence.float().cpu().numpy().astype(np.float64) * scale
                 logits = (attention + evidence).astype(np.float32)
+                top = np.argsort(-logits, axis=1, kind="stable")[:, :top_labels]
+                # The attention weights of the explained labels only (memory: top_labels
+                # rows per document, whatever the number of labels).
+                with autocast(device, clf.mixed_precision):
+                    _, weights = net(tokens, return_attention=True,
+                                     candidates=torch.as_tensor(top, device=device))
                 for b, d in enumerate(batch):
-                    labels = np.argsort(-logits[b], kind="stable")[:top_labels]
+                    labels = top[b]
                     w = np.zeros((labels.size, d["ids"].size), dtype=np.float64)
                     for c, wc in enumerate(weights):
                         lo = c * m
                         hi = min(lo + m, d["ids"].size)
                         if wc is None or hi <= lo:
                             continue
-                        rows = wc[b][torch.as_tensor(labels, device=wc.device)]
-                        w[:, lo:hi] = rows[:, : hi - lo].float().cpu().numpy()
+                        w[:, lo:hi] = wc[b][:, : hi - lo].float().cpu().numpy()
                     d["labels"] = labels
                     d["proba"] = rule.probabilities(logits[b][labels][None],
                                                     columns=labels[None])[0]

@@ -226,16 +226,22 @@ class LabelAttention(nn.Module):
         b[0] = 0.0  # padding
         self.static_token_bias = b.to(dev)
 
-    def logits(self, tokens, states, mask):
-        """Attention logits (n, L, T) in float32, padding at a large negative value."""
+    def logits(self, tokens, states, mask, labels=None):
+        """Attention logits (n, L, T) in float32, padding at a large negative value; with
+        ``labels`` (n, K), only those labels of each document: (n, K, T)."""
         keys = self.key_embedding(tokens) + self.key_proj(states)
-        queries = self.queries
+        queries = self.queries if labels is None else self.queries[labels]
         if self.has_static_scores:
             # One matmul for both terms: [key | u_t] . [q_l | v_l] + b_t.
             keys = torch.cat([keys, self.static_token_factors[tokens]], dim=-1)
-            queries = torch.cat([queries, self.static_label_factors], dim=-1)
+            label_factors = (self.static_label_factors if labels is None
+                             else self.static_label_factors[labels])
+            queries = torch.cat([queries, label_factors], dim=-1)
         with torch.autocast(device_type=keys.device.type, enabled=False):
-            s = torch.einsum("ntr,lr->nlt", keys.float(), queries.float())
+            if labels is None:
+                s = torch.einsum("ntr,lr->nlt", keys.float(), queries.float())
+            else:
+                s = torch.einsum("ntr,nkr->nkt", keys.float(), queries.float())
             if self.has_static_scores:
                 s = s + self.static_token_bias[tokens][:, None, :]
             s = s.masked_fill(~mask[:, None, :], _MASKED)
@@ -317,6 +323,8 @@ class PlantNet(nn.Module):
             n_tokens, n_labels, self.encoder.output_dim, key_dim, inattention_k=inattention_k
         )
         self.evidence = EvidenceHead(n_labels, raw_tf=evidence_raw_tf)
+        # Candidate labels per document whose attention is computed (0: every label).
+        self.shortlist_size = 0
 
     def encode(self, tokens):
         mask = tokens != 0
@@ -324,7 +332,7 @@ class PlantNet(nn.Module):
         h = self.encoder(x, mask)
         return self.dropout(h), mask
 
-    def _chunk_summary(self, chunk, h, mask):
+    def _chunk_summary(self, chunk, h, mask, labels=None):
         """One chunk's share of every label's attention output, as three (n, L) tensors.
 
         With ``s`` the chunk's attention logits, ``m = max_t s``, ``e_t = exp(s_t - m)``:
@@ -334,14 +342,46 @@ class PlantNet(nn.Module):
         while only one chunk's (n, L, T) tensors ever exist.
         """
         att = self.attention
-        s = att.logits(chunk, h, mask)  # (n, L, T), float32
+        s = att.logits(chunk, h, mask, labels)  # (n, L, T), float32
         m = s.amax(dim=-1)
         e = torch.exp(s - m[..., None]) * mask[:, None, :]
-        values = h.float() @ att.output_weight.float().t()  # (n, T, L): w_l . h_t
+        if labels is None:
+            values = h.float() @ att.output_weight.float().t()  # (n, T, L): w_l . h_t
+        else:
+            values = torch.einsum("ntd,nkd->ntk", h.float(), att.output_weight.float()[labels])
         y = torch.einsum("nlt,ntl->nl", e, values)
         return m, e.sum(dim=-1), y
 
-    def forward(self, tokens, *, return_attention=False, return_parts=False, with_evidence=True):
+    def shortlist(self, tokens, size, targets=None):
+        """Each document's candidate labels (n, K): its ``size`` best labels by cheap linear
+        evidence, and in training its true labels (``targets``, (n, L) 0/1) besides.
+
+        The evidence is the head's term when the network has a head, else the L2R model's
+        score of the document (the mean static score ``u_t . v_l + b_t`` of its words).
+        """
+        L = self.attention.queries.shape[0]
+        with torch.no_grad():
+            if self.evidence.n_pairs:
+                scores = self.evidence(tokens)
+            elif self.attention.has_static_scores:
+                att = self.attention
+                flat = tokens.reshape(tokens.shape[0], -1)
+                known = (flat > _UNK_ID).float()
+                mean_u = ((att.static_token_factors[flat] * known[..., None]).sum(1)
+                          / known.sum(1, keepdim=True).clamp_min(1.0))
+                scores = mean_u @ att.static_label_factors.t()
+            else:
+                raise ValueError("a label shortlist needs the evidence head or the static L2R "
+                                 "scores to rank candidates; set shortlist=None.")
+            extra = 0
+            if targets is not None:
+                scores = scores + 1e6 * targets  # true labels always among the candidates
+                extra = int(targets.sum(dim=1).max().item()) if targets.numel() else 0
+            k = min(L, size + extra)
+            return torch.topk(scores, k, dim=1).indices
+
+    def forward(self, tokens, *, return_attention=False, return_parts=False, with_evidence=True,
+                candidates=None, targets=None):
         """Logits (n, L) of documents given as token ids (n, T) or chunks (n, C, T).
 
         ``return_parts=True`` returns the attention path's logits and the evidence
@@ -350,6 +390,11 @@ class PlantNet(nn.Module):
         weights of every chunk (None for an empty chunk).
         ``with_evidence=False`` leaves the head out (its term is zero): training
         beside a frozen head needs the attention path only.
+
+        ``candidates`` (n, K) restricts the attention to those labels of each document (the
+        others get their output bias, as for a document without words); without it, a network
+        with ``shortlist_size`` picks them itself (:meth:`shortlist`; ``targets`` adds the true
+        labels in training). Attention weights are then returned for the candidates only.
 
         In training, each chunk's attention is recomputed in the backward pass instead of
         being kept (gradient checkpointing): memory is bounded by the batch size and the
@@ -371,6 +416,9 @@ class PlantNet(nn.Module):
             states = h_rows.new_zeros((n * C, T, h_rows.shape[-1]))
             states = states.index_copy(0, rows, h_rows).view(n, C, T, -1)
         recompute = torch.is_grad_enabled() and self.training and not return_attention
+        if candidates is None and self.shortlist_size and self.shortlist_size < L:
+            candidates = self.shortlist(tokens, self.shortlist_size, targets)
+        width = L if candidates is None else candidates.shape[1]
         summaries, kept = [], []
         for c in range(C):
             chunk = tokens[:, c]
@@ -383,12 +431,13 @@ class PlantNet(nn.Module):
             h = states[:, c].masked_fill(~mask[..., None], 0.0)
             mask = mask & (chunk != _UNK_ID)
             if recompute:
-                summary = checkpoint(self._chunk_summary, chunk, h, mask, use_reentrant=False)
+                summary = checkpoint(self._chunk_summary, chunk, h, mask, candidates,
+                                     use_reentrant=False)
             else:
-                summary = self._chunk_summary(chunk, h, mask)
+                summary = self._chunk_summary(chunk, h, mask, candidates)
             summaries.append(summary)
             if return_attention:
-                s = att.logits(chunk, h, mask)
+                s = att.logits(chunk, h, mask, candidates)
                 kept.append((torch.exp(s - summary[0][..., None]) * mask[:, None, :], summary[0]))
         if summaries:
             m = torch.stack([sm[0] for sm in summaries])  # (chunks, n, L)
@@ -397,11 +446,17 @@ class PlantNet(nn.Module):
             norm = (scale * torch.stack([sm[1] for sm in summaries])).sum(dim=0)
             total = (scale * torch.stack([sm[2] for sm in summaries])).sum(dim=0)
         else:  # every document of the batch is empty
-            top = tokens.new_full((n, L), _MASKED, dtype=torch.float32)
-            norm = total = tokens.new_zeros((n, L), dtype=torch.float32)
+            top = tokens.new_full((n, width), _MASKED, dtype=torch.float32)
+            norm = total = tokens.new_zeros((n, width), dtype=torch.float32)
         # An empty document has norm 0 and output 0: its logits are the biases, i.e. the
         # label priors the biases were initialised to.
-        logits = total / norm.clamp_min(1e-20) + att.output_bias.float()
+        bias = att.output_bias.float()
+        if candidates is None:
+            logits = total / norm.clamp_min(1e-20) + bias
+        else:
+            # Labels outside the shortlist get their bias alone, as for an empty document.
+            logits = torch.scatter(bias.expand(n, L), 1, candidates,
+                                   total / norm.clamp_min(1e-20) + bias[candidates])
         evidence = self.evidence(tokens) if with_evidence else torch.zeros_like(logits)
         if return_parts:
             out = (logits, evidence)

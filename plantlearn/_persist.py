@@ -307,6 +307,7 @@ def save_model(est, path):
         "plantlearn_version": _version(),
         "params": json_params(est),
         "evidence_scale": float(state["evidence_scale_"]),
+        "shortlist_size": int(state.get("shortlist_size_", 0)),
         "n_iter": int(state["n_iter_"]),
         "best_iteration": state.get("best_iteration_"),
         "history": state.get("history_", []),
@@ -453,7 +454,9 @@ def load_model(cls, path, *, device="auto"):
         raise ValueError(f"could not load the decision rule of {path}: {type(exc).__name__}: "
                          f"{str(exc)[:300]}") from None
     net = state["net_"]
+    net.shortlist_size = int(meta.get("shortlist_size", 0))
     state.update({
+        "shortlist_size_": net.shortlist_size,
         "evidence_scale_": float(net.evidence.scale) if net.evidence.n_pairs else 0.0,
         "decision_rule_": rule,
         "n_iter_": int(meta.get("n_iter", 0)),

@@ -152,7 +152,7 @@ class Trainer:
             with autocast(self.device, cfg.mixed_precision):
                 # The attention path alone: the frozen head adds a constant to the logits
                 # that the network should not learn to lean on.
-                logits, _ = net(tokens, return_parts=True, with_evidence=False)
+                logits, _ = net(tokens, return_parts=True, with_evidence=False, targets=target)
                 loss = F.binary_cross_entropy_with_logits(logits.float(), target)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1261,3 +1261,57 @@ def test_predictions_in_small_blocks_equal_the_default_batches(clf, data, monkey
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got[2], expected[2])
+
+
+# ------------------------------------------------------------------ label shortlist
+
+
+def test_shortlisted_attention_equals_the_full_attention_on_its_candidates():
+    torch.manual_seed(0)
+    net = PlantNet(40, 30, embed_dim=8, hidden_size=4, key_dim=4, encoder="gru",
+                   dropout=0.0).eval()
+    g = torch.Generator().manual_seed(3)
+    plant_attention(net.attention, torch.randn(40, 4, generator=g),
+                    torch.randn(30, 4, generator=g), torch.randn(40, generator=g), plant=True,
+                    plant_keys=True, static_scores=True, generator=g)
+    with torch.no_grad():
+        net.attention.output_bias.normal_(generator=g)
+    tokens = _chunked([[2, 5, 9, 11, 3, 7, 8], [4, 4, 6], [1, 1]], 3)
+    candidates = torch.tensor([[3, 17, 0, 29], [5, 6, 7, 8], [1, 2, 3, 4]])
+    with torch.no_grad():
+        full, full_weights = net(tokens, return_attention=True)
+        short, short_weights = net(tokens, return_attention=True, candidates=candidates)
+    rows = torch.arange(3)[:, None]
+    torch.testing.assert_close(short[rows, candidates], full[rows, candidates])
+    # Labels outside the shortlist get their bias alone.
+    outside = torch.ones_like(short, dtype=torch.bool)
+    outside[rows, candidates] = False
+    bias = net.attention.output_bias.expand(3, 30)
+    torch.testing.assert_close(short[outside], bias[outside])
+    for f, s_ in zip(full_weights, short_weights):
+        if f is not None:
+            torch.testing.assert_close(s_, f[rows, candidates])
+
+
+def test_the_shortlist_holds_the_true_labels_in_training_and_the_best_head_scores(data,
+                                                                                   tmp_path):
+    X, Y = data
+    clf = small_clf(shortlist=2).fit(X, Y)
+    assert clf.shortlist_size_ == 2 and clf.net_.shortlist_size == 2
+    from plantlearn._batches import collate
+
+    tokens = collate(clf.tokenizer_.encode_chunks(X[:6], max_length=32, max_chunks=8), 32)
+    targets = torch.as_tensor(Y[:6].toarray(), dtype=torch.float32)
+    cand = clf.net_.shortlist(tokens, 2, targets)
+    for row, labels in zip(cand.tolist(), Y[:6].toarray()):
+        assert set(np.flatnonzero(labels)) <= set(row)
+    head = clf.net_.evidence(tokens)
+    best = torch.topk(head, 2, dim=1).indices
+    np.testing.assert_array_equal(np.sort(clf.net_.shortlist(tokens, 2).numpy(), axis=1),
+                                  np.sort(best.numpy(), axis=1))
+    # The default is off below 5,000 labels; saved and loaded with the model.
+    assert small_clf().fit(X, Y).shortlist_size_ == 0
+    assert clf.predict_proba(X[:3]).shape == (3, N_LABELS)
+    loaded = PlantClassifier.load(clf.save(tmp_path / "m"))
+    assert loaded.shortlist_size_ == loaded.net_.shortlist_size == 2
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
