@@ -23,7 +23,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _persist
-from ._decision import fit_decision_rule, label_offsets
+from ._decision import (
+    ValidationPairs, fit_decision_rule, fit_decision_rule_from_pairs, label_offsets,
+)
 from ._head import PAIR_SELECTIONS, best_evidence_scale, fit_evidence_head
 from ._input import PlantInput
 from ._ltr_pretrainer import LTRPretrainer
@@ -519,13 +521,27 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_decision_rule(self, net, val_docs, Y_val, Y_train, evidence_thresholds, device):
         offsets = label_offsets(Y_train, evidence_thresholds, float(net.evidence.scale))
+        cardinality = Y_train.nnz / max(Y_train.shape[0], 1)
+        n_labels = Y_val.shape[1]
+        if val_docs and Y_val.nnz and len(val_docs) * n_labels > DENSE_DECISION_PAIRS:
+            # A validation matrix too large to hold: candidates and a sample, batch by batch.
+            pairs = ValidationPairs(
+                offsets, per_document=max(50, int(np.ceil(10 * cardinality))),
+                sample_rate=min(1.0, CALIBRATION_SAMPLE / (len(val_docs) * n_labels)))
+            for idx, logits in iterate_logits(net, val_docs, batch_size=self.batch_size * 2,
+                                              max_length=self.max_length, device=device,
+                                              mixed_precision=self.mixed_precision):
+                pairs.add(idx, logits.numpy(), Y_val[idx])
+            return fit_decision_rule_from_pairs(pairs, len(val_docs), n_labels,
+                                                threshold=self.threshold,
+                                                training_cardinality=cardinality)
         logits = None
         if val_docs and Y_val.nnz:
             logits = predict_logits(net, val_docs, batch_size=self.batch_size * 2,
                                     max_length=self.max_length, device=device,
                                     mixed_precision=self.mixed_precision)
         return fit_decision_rule(logits, Y_val, threshold=self.threshold, offsets=offsets,
-                                 training_cardinality=Y_train.nnz / max(Y_train.shape[0], 1))
+                                 training_cardinality=cardinality)
 
     def _set_fitted(self, prepared, trainer, scale, rule, classes, target_format, times):
         """Swap the new model in, all at once (the last step of fit)."""
@@ -886,6 +902,13 @@ def _timed(times, name):
     finally:
         times[name] = times.get(name, 0.0) + time.perf_counter() - t0
 
+
+#: Validation (document, label) pairs above which the decision rule is fitted on candidates
+#: and a sample (``_decision.ValidationPairs``) instead of the dense score matrix: 20 million
+#: pairs (5,000 documents x 4,000 labels) are 160 MB per float64 copy.
+DENSE_DECISION_PAIRS = 20_000_000
+#: Pairs outside the candidates sampled for the calibration at most.
+CALIBRATION_SAMPLE = 2_000_000
 
 #: Labels above which ``shortlist="auto"`` turns the shortlist on, and its size then.
 SHORTLIST_AUTO_LABELS = 5000

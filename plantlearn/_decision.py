@@ -41,7 +41,8 @@ from sklearn.isotonic import IsotonicRegression
 
 from ._thresholds import FULL_TRUST_CUT_POSITIVES, best_global_threshold, shrunk_global_threshold
 
-__all__ = ["DecisionRule", "fit_decision_rule", "label_offsets", "training_log_odds"]
+__all__ = ["DecisionRule", "ValidationPairs", "fit_decision_rule",
+           "fit_decision_rule_from_pairs", "label_offsets", "training_log_odds"]
 
 #: Probabilities of the calibration are kept in [P_MIN, 1 - P_MIN] (finite log-odds).
 P_MIN = 1e-6
@@ -200,6 +201,90 @@ def _calibration_sample(margins, Y, rng):
     weights = np.concatenate([np.ones(pos.size), np.full(keep.size, neg.size / keep.size)])
     idx = np.concatenate([pos, keep])
     return m[idx], y[idx].astype(np.float64), weights
+
+
+class ValidationPairs:
+    """The validation scores a decision rule is fitted on, without a (documents x labels)
+    matrix: every document's best candidates by offset logit and its true labels (what any
+    sane cut could predict, and every positive), and a uniform sample of the other pairs
+    with weights (the many confident negatives, for the calibration).
+
+    Built batch by batch with :meth:`add`; used when the dense matrix would be too large
+    (see ``PlantClassifier``).
+
+    Parameters
+    ----------
+    offsets : ndarray of shape (n_labels,)
+    per_document : int
+        Candidates kept per document.
+    sample_rate : float
+        Share of the other pairs kept for the calibration.
+    random_state : int
+    """
+
+    def __init__(self, offsets, *, per_document, sample_rate, random_state=0):
+        self.offsets = np.asarray(offsets, dtype=np.float64)
+        self.per_document = int(per_document)
+        self.sample_rate = float(sample_rate)
+        self.rng = np.random.default_rng(random_state)
+        self.candidates = []  # (rows, cols, logits, truth)
+        self.sampled = []  # (logits, offsets' cols, truth)
+        self.n_docs = 0
+
+    def add(self, rows, logits, Y_rows):
+        """Add a batch: its row indices, logits (batch, n_labels) and labels (CSR)."""
+        logits = np.asarray(logits, dtype=np.float64)
+        Y_rows = sp.csr_matrix(Y_rows)
+        b, n_labels = logits.shape
+        truth = np.zeros(logits.shape, dtype=bool)
+        truth[np.repeat(np.arange(b), np.diff(Y_rows.indptr)), Y_rows.indices] = True
+        k = min(self.per_document, n_labels)
+        top = np.argpartition(-(logits - self.offsets), k - 1, axis=1)[:, :k]
+        keep = truth.copy()
+        keep[np.arange(b)[:, None], top] = True
+        r, c = np.nonzero(keep)
+        self.candidates.append((np.asarray(rows)[r], c, logits[r, c], truth[r, c]))
+        rest = ~keep & (self.rng.random(logits.shape) < self.sample_rate)
+        r, c = np.nonzero(rest)
+        self.sampled.append((c, logits[r, c], truth[r, c]))
+        self.n_docs += b
+
+    def arrays(self):
+        rows, cols, values, truth = (np.concatenate(parts) for parts in zip(*self.candidates))
+        s_cols, s_values, s_truth = (np.concatenate(parts) for parts in zip(*self.sampled))
+        return rows, cols, values, truth, s_cols, s_values, s_truth
+
+
+def fit_decision_rule_from_pairs(pairs, n_docs, n_labels, *, threshold="auto",
+                                 training_cardinality=None):
+    """:func:`fit_decision_rule` on :class:`ValidationPairs` instead of a dense matrix.
+
+    The cut is searched among the candidates (pairs outside them are never predicted: their
+    positives count as misses, as they would be at any cut above them); the calibration fits
+    on the candidates and the weighted sample of the other pairs.
+    """
+    rows, cols, values, truth, s_cols, s_values, s_truth = pairs.arrays()
+    offsets = pairs.offsets
+    prob_cut = 0.5 if isinstance(threshold, str) else float(threshold)
+    Y = sp.csr_matrix((np.ones(int(truth.sum())), (rows[truth], cols[truth])),
+                      shape=(n_docs, n_labels))
+    if Y.nnz == 0:
+        return fit_decision_rule(None, None, threshold=threshold, offsets=offsets,
+                                 training_cardinality=training_cardinality)
+    shifted = sp.csr_matrix((values - offsets[cols], (rows, cols)), shape=(n_docs, n_labels))
+    if training_cardinality:
+        cut = shrunk_global_threshold(Y, shifted, training_cardinality,
+                                      full_trust_positives=FULL_TRUST_CUT_POSITIVES)
+    else:
+        cut = best_global_threshold(Y, shifted)
+    cuts = offsets + cut
+    m = np.concatenate([values - cuts[cols], s_values - cuts[s_cols]])
+    y = np.concatenate([truth, s_truth]).astype(np.float64)
+    w = np.concatenate([np.ones(values.size), np.full(s_values.size, 1.0 / pairs.sample_rate)])
+    iso = IsotonicRegression(y_min=P_MIN, y_max=1 - P_MIN, out_of_bounds="clip")
+    iso.fit(m, y, sample_weight=w)
+    return DecisionRule(cuts, iso.X_thresholds_, iso.y_thresholds_, prob_cut, offsets=offsets,
+                        training_cardinality=training_cardinality)
 
 
 def fit_decision_rule(logits, Y, *, threshold="auto", offsets, training_cardinality=None,

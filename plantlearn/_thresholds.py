@@ -208,8 +208,9 @@ def cardinality_threshold(y_score, labels_per_document):
 
     Parameters
     ----------
-    y_score : ndarray of shape (n_samples, n_labels)
-        Scores; a label is predicted when ``score >= threshold``.
+    y_score : ndarray or sparse matrix of shape (n_samples, n_labels)
+        Scores; a label is predicted when ``score >= threshold``. Sparse: only the stored
+        scores are candidates.
     labels_per_document : float
         The wanted mean number of predicted labels per document, typically the training
         documents' mean label count.
@@ -218,13 +219,20 @@ def cardinality_threshold(y_score, labels_per_document):
     -------
     float
     """
-    S = np.asarray(y_score, dtype=np.float64)
-    if S.ndim != 2 or S.size == 0:
+    if sp.issparse(y_score):
+        # Only the stored scores (each document's candidates) can be predicted.
+        S = sp.csr_matrix(y_score)
+        n_rows, values = S.shape[0], np.asarray(S.data, dtype=np.float64)
+    else:
+        S = np.asarray(y_score, dtype=np.float64)
+        n_rows, values = (S.shape[0] if S.ndim == 2 else 0), S.ravel()
+    if S.ndim != 2 or values.size == 0:
         raise ValueError(f"y_score must be a non-empty 2-D array; got shape {S.shape}.")
     if not np.isfinite(labels_per_document) or labels_per_document < 0:
         raise ValueError(f"labels_per_document must be a finite number >= 0; "
                          f"got {labels_per_document!r}.")
-    ranked = np.sort(S, axis=None)[::-1]
+    ranked = np.sort(values)[::-1]
+    S = np.empty((n_rows, 1))  # only its row count is read below
     k = min(max(int(round(labels_per_document * S.shape[0])), 1), ranked.size)
     last = ranked[k - 1]
     lower = ranked[k:][ranked[k:] < last]

@@ -1315,3 +1315,44 @@ def test_the_shortlist_holds_the_true_labels_in_training_and_the_best_head_score
     loaded = PlantClassifier.load(clf.save(tmp_path / "m"))
     assert loaded.shortlist_size_ == loaded.net_.shortlist_size == 2
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_the_decision_rule_without_a_dense_validation_matrix(data, monkeypatch):
+    """Above DENSE_DECISION_PAIRS the rule is fitted on each document's candidates and a
+    sample of the other pairs; when the candidates cover every pair it is the dense rule."""
+    import plantlearn._classifier as classifier_module
+    from plantlearn._decision import ValidationPairs, fit_decision_rule_from_pairs
+
+    X, Y = data
+    dense = small_clf().fit(X, Y)
+    monkeypatch.setattr(classifier_module, "DENSE_DECISION_PAIRS", 0)
+    paired = small_clf().fit(X, Y)
+    for a, b in ((dense.decision_rule_.cuts_, paired.decision_rule_.cuts_),
+                 (dense.decision_rule_.knots_, paired.decision_rule_.knots_),
+                 (dense.decision_rule_.values_, paired.decision_rule_.values_)):
+        np.testing.assert_allclose(a, b)
+
+
+def test_candidates_and_a_sample_give_the_dense_rule_on_many_labels():
+    from plantlearn._decision import (
+        ValidationPairs, fit_decision_rule, fit_decision_rule_from_pairs,
+    )
+
+    rng = np.random.default_rng(0)
+    n_docs, n_labels = 300, 400
+    Y = sp.csr_matrix(rng.random((n_docs, n_labels)) < 0.01)
+    logits = (rng.normal(-4, 1.5, (n_docs, n_labels)) + 5 * Y.toarray()).astype(np.float32)
+    offsets = rng.normal(0, 0.3, n_labels)
+    dense = fit_decision_rule(logits, Y, offsets=offsets, training_cardinality=4.0)
+    pairs = ValidationPairs(offsets, per_document=50, sample_rate=0.2, random_state=1)
+    for start in range(0, n_docs, 64):
+        idx = np.arange(start, min(start + 64, n_docs))
+        pairs.add(idx, logits[idx], Y[idx])
+    paired = fit_decision_rule_from_pairs(pairs, n_docs, n_labels, training_cardinality=4.0)
+    # The cut comes from the candidates: the same as the dense one.
+    np.testing.assert_allclose(paired.cuts_, dense.cuts_)
+    # The calibration from candidates and a weighted 20% sample of the rest: close.
+    grid = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(np.interp(grid, paired.knots_, paired.values_),
+                               np.interp(grid, dense.knots_, dense.values_), atol=0.08)
+    assert (paired.decide(logits) != dense.decide(logits)).nnz == 0
