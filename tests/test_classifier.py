@@ -1321,7 +1321,6 @@ def test_the_decision_rule_without_a_dense_validation_matrix(data, monkeypatch):
     """Above DENSE_DECISION_PAIRS the rule is fitted on each document's candidates and a
     sample of the other pairs; when the candidates cover every pair it is the dense rule."""
     import plantlearn._classifier as classifier_module
-    from plantlearn._decision import ValidationPairs, fit_decision_rule_from_pairs
 
     X, Y = data
     dense = small_clf().fit(X, Y)
