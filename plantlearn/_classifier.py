@@ -10,6 +10,7 @@ and loading in ``_persist``.
 import copy
 import os
 import time
+from pathlib import Path
 from contextlib import contextmanager
 from functools import partial
 from numbers import Integral, Real
@@ -22,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _distributed as distributed
 from . import _persist
 from ._decision import (
     ValidationPairs, fit_decision_rule, fit_decision_rule_from_pairs, label_offsets,
@@ -378,18 +380,26 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         clock = partial(_timed, times)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         device = resolve_device(self.device)
+        dist = distributed.current(device.type)  # torchrun: one rank of a data-parallel fit
+        device = dist.device(device)
         with clock("check"):
             texts, Y, target_format, classes, upstream = self._check_fit_input(X, Y)
         warm = self.warm_start and hasattr(self, "net_")
-        checkpoint = self._open_checkpoint(texts, Y, classes, warm)
+        checkpoint = self._open_checkpoint(texts, Y, classes, warm, dist)
 
         # Steps 1-4 (carve, stage 1, planted network, evidence head), unless a warm start or
         # this fit's checkpoint already holds their result.
+        # In a data-parallel fit rank 0 alone reads the checkpoint or computes the steps, and
+        # sends the result to the other ranks.
         if warm:
             prepared = self._prepared_from_fitted(len(texts), seed)
         else:
-            prepared = checkpoint.load_prepared() if checkpoint is not None else None
-        if prepared is None:
+            prepared = (checkpoint.load_prepared() if checkpoint is not None and dist.is_main
+                        else None)
+            prepared = dist.broadcast(prepared)
+        if prepared is None and not dist.is_main:
+            prepared = dist.broadcast(None)
+        elif prepared is None:
             with clock("carve"):
                 train_rows, val_rows = validation_carve(len(texts), self.validation_fraction,
                                                         seed)
@@ -404,6 +414,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             prepared = _Prepared(mi, ltr, mi.tokenizer_, net, train_rows, val_rows, margins)
             if checkpoint is not None:
                 checkpoint.save_prepared(prepared)
+            prepared = dist.broadcast(prepared)
 
         prepared.net.shortlist_size = resolve_shortlist(self.shortlist, Y.shape[1])
         # Steps 5-7 (training, the head's weight, the decision rule) on the carve's two parts.
@@ -418,7 +429,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 trainer = train_network(
                     net, train_docs, Y_train, val_docs, Y_val, config=self._train_config(),
                     device=device, seed=seed,
-                    callbacks=self._training_callbacks(checkpoint, warm))
+                    callbacks=self._training_callbacks(checkpoint, warm), distributed=dist)
             with clock("evidence_scale"):
                 scale = self._choose_evidence_scale(net, val_docs, Y_val, device)
             with clock("decision_rule"):
@@ -428,7 +439,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             net.cpu()
         times["total"] = sum(times.values())
         self._set_fitted(prepared, trainer, scale, rule, classes, target_format, times)
-        if self.verbose:
+        if self.verbose and dist.is_main:
             print(f"[PlantClassifier] done in {times['total']:.1f}s ("
                   + ", ".join(f"{k} {v:.1f}s" for k, v in times.items() if k != "total")
                   + f"); evidence scale {scale:g}", flush=True)
@@ -570,15 +581,23 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         return _Prepared(self.mi_, self.ltr_, self.tokenizer_, copy.deepcopy(self.net_),
                          train_rows, val_rows, self.evidence_thresholds_)
 
-    def _open_checkpoint(self, texts, Y, classes, warm):
+    def _open_checkpoint(self, texts, Y, classes, warm, dist):
         if self.checkpoint_dir is None:
             return None
         if warm:
             raise ValueError("checkpoint_dir cannot be combined with warm_start=True: a "
                              "checkpoint restarts a fit from its own beginning.")
-        return _persist.CheckpointDirectory.open(
-            self.checkpoint_dir, params=self._json_params(), texts=texts, Y=Y, classes=classes,
-            estimator=self)
+        opened = None
+        if dist.is_main:  # creates the directory; the other ranks then read it
+            opened = _persist.CheckpointDirectory.open(
+                self.checkpoint_dir, params=self._json_params(), texts=texts, Y=Y,
+                classes=classes, estimator=self)
+        dist.barrier()
+        if opened is None:
+            opened = _persist.CheckpointDirectory.open(
+                self.checkpoint_dir, params=self._json_params(), texts=texts, Y=Y,
+                classes=classes, estimator=self)
+        return opened
 
     # ------------------------------------------------------------- predict
 
@@ -788,8 +807,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         never leaves half a model and an existing model at ``path`` is only replaced once the
         new one is complete.
 
-        Only a plantlearn model directory (holding nothing but a model's files) or an empty
-        directory is ever replaced. A ``path`` that is an existing file, a directory with
+        In a data-parallel fit (torchrun) only rank 0 writes; the other ranks return the
+        path. Only a plantlearn model directory (holding nothing but a model's files) or an
+        empty directory is ever replaced. A ``path`` that is an existing file, a directory with
         other content, or a location inside an existing model directory raises a ValueError
         and nothing is touched.
 
@@ -798,6 +818,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         pathlib.Path
         """
         check_is_fitted(self, "net_")
+        if not distributed.current().is_main:
+            return Path(path)  # data-parallel fit: every rank holds the model, rank 0 writes it
         return _persist.save_model(self, path)
 
     @classmethod

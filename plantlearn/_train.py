@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._batches import collate, doc_lengths, length_batches
+from ._distributed import Distributed
 from .callbacks import rng_state_from_json, rng_state_to_json
 from .metrics import ndcg_at_k
 
@@ -86,10 +87,13 @@ class Trainer:
         Seeds the batch order (a numpy Generator) and dropout (torch's generator, forked
         so the caller's global random state is left as it was).
     callbacks : list of Callback
+    distributed : Distributed, optional
+        The data-parallel context (``_distributed``): each rank trains on its share of every
+        global batch and the gradients are summed across ranks.
     """
 
     def __init__(self, net, train_docs, Y_train, val_docs, Y_val, *, config, device, seed,
-                 callbacks=()):
+                 callbacks=(), distributed=None):
         self.net = net
         self.train_docs = train_docs
         self.Y_train = sp.csr_matrix(Y_train)
@@ -102,6 +106,7 @@ class Trainer:
         self.device = device
         self.seed = seed
         self.callbacks = list(callbacks)
+        self.distributed = distributed if distributed is not None else Distributed()
         self.rng = np.random.default_rng(seed)
         self.lengths = doc_lengths(train_docs)
         steps_per_epoch = math.ceil(len(train_docs) / config.batch_size)
@@ -145,27 +150,47 @@ class Trainer:
         net, cfg = self.net, self.config
         net.train()
         batches = length_batches(self.lengths, cfg.batch_size, self.rng)
+        dist = self.distributed
         total_loss, n_seen = 0.0, 0
         for b, idx in enumerate(batches):
-            tokens = collate([self.train_docs[i] for i in idx], cfg.max_length).to(self.device)
-            target = torch.from_numpy(self.Y_train[idx].toarray().astype(np.float32)).to(self.device)
-            with autocast(self.device, cfg.mixed_precision):
-                # The attention path alone: the frozen head adds a constant to the logits
-                # that the network should not learn to lean on.
-                logits, _ = net(tokens, return_parts=True, with_evidence=False, targets=target)
-                loss = F.binary_cross_entropy_with_logits(logits.float(), target)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            value = self._batch_loss(idx, dist.shard(idx), len(idx))
+            if dist.active:
+                dist.all_reduce_gradients(net.parameters())
+                value = dist.all_reduce_sum(value, self.device)
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             self.optimizer.step()
             self.scheduler.step()
-            value = float(loss.detach())
             total_loss += value * len(idx)
             n_seen += len(idx)
             self._call("on_batch_end", b, len(batches), value)
             if self.stop_training:  # a callback ends the fit mid-epoch (a time budget)
                 break
         return total_loss / max(n_seen, 1)
+
+    def _batch_loss(self, idx, local, n_batch):
+        """Backpropagate this process's share ``local`` of the batch ``idx``; its loss.
+
+        In one process the loss is the batch's mean binary cross-entropy. Across processes
+        each share contributes its summed loss divided by the whole batch's size, so that the
+        gradients summed across ranks are those of the batch's mean.
+        """
+        if len(local) == 0:
+            return 0.0
+        cfg = self.config
+        tokens = collate([self.train_docs[i] for i in local], cfg.max_length).to(self.device)
+        target = torch.from_numpy(self.Y_train[local].toarray().astype(np.float32)).to(self.device)
+        with autocast(self.device, cfg.mixed_precision):
+            # The attention path alone: the frozen head adds a constant to the logits that
+            # the network should not learn to lean on.
+            logits, _ = self.net(tokens, return_parts=True, with_evidence=False, targets=target)
+            if self.distributed.active:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="sum")
+                loss = loss / (n_batch * target.shape[1])
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+        loss.backward()
+        return float(loss.detach())
 
     def validation_ndcg(self):
         """nDCG@5 of the attention path on the validation split (the head's weight is
@@ -217,14 +242,14 @@ class Trainer:
 
 
 def train_network(net, train_docs, Y_train, val_docs, Y_val, *, config, device, seed,
-                  callbacks=()):
+                  callbacks=(), distributed=None):
     """Fit ``net`` with binary cross-entropy; return the :class:`Trainer` (history inside).
 
     Results are reproducible for a given seed on the CPU, and the caller's global random
     state is left as it was (see :class:`Trainer`).
     """
     return Trainer(net, train_docs, Y_train, val_docs, Y_val, config=config, device=device,
-                   seed=seed, callbacks=callbacks).fit()
+                   seed=seed, callbacks=callbacks, distributed=distributed).fit()
 
 
 # ----------------------------------------------------------------------------

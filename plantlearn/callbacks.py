@@ -168,6 +168,8 @@ class ProgressPrinter(Callback):
 
     def on_train_begin(self, trainer):
         self._epochs_run = 0
+        if not trainer.distributed.is_main:
+            self.verbose = 0  # one process reports
 
     def on_epoch_begin(self, trainer):
         # After every callback's on_train_begin: a checkpoint has restored the epoch by now.
@@ -249,7 +251,8 @@ class Checkpoint(Callback):
             ) from None
 
     def _save(self, trainer, finished):
-        _atomic_torch_save(trainer.state_dict(finished=finished), self.path)
+        if trainer.distributed.is_main:  # every rank holds the same state: one writes it
+            _atomic_torch_save(trainer.state_dict(finished=finished), self.path)
 
     def on_epoch_end(self, trainer, logs):
         self._save(trainer, finished=False)
