@@ -5,7 +5,12 @@ the files it came from, so the provenance stays visible::
 
     python benchmarks/tables.py benchmarks/results/compare_reuters_*.json
     python benchmarks/tables.py benchmarks/results/learning-curve_codiesp_*.json
-    python benchmarks/tables.py benchmarks/results/ablation_codiesp_*_h200*.json
+    python benchmarks/tables.py benchmarks/results/ablation_reuters_*.json \
+        benchmarks/results/compare_reuters_*.json
+
+An ablation table takes the ``plant`` and ``control`` runs of compare files of the same dataset
+given beside it as the ladder's two full models (pooled by the same rule: same commit and
+settings), so the ladder need not refit what a comparison already ran.
 
 Runs of one experiment split over files (seeds run side by side, one process each) are pooled
 into one row when the files record the same commit and model settings; a file of other code or
@@ -33,8 +38,9 @@ COLUMNS = (("p@1", "P@1"), ("p@5", "P@5"), ("ndcg@5", "nDCG@5"), ("psp@5", "PSP@
            ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("rare_macro_f1", "rare macro-F1"))
 # Learning curves only: rare labels counted in each run's own training subset.
 SUBSET_COLUMNS = (("subset_rare_macro_f1", "rare macro-F1 (own subset)"),)
-ORDER = ("plant", "control", "control_plant_head", "control_mi_head", "linear_svc",
-         "lml_thresholding", "lml_1vsrest", "lml_bigru_lwan", "prior")
+ORDER = ("plant", "plant_no_static", "plant_attention", "plant_attention_no_static",
+         "control", "control_no_static", "control_attention", "control_attention_no_static",
+         "linear_svc", "lml_thresholding", "lml_1vsrest", "lml_bigru_lwan", "prior")
 
 
 def _pct(row, key):
@@ -196,6 +202,13 @@ def ablation_paired_table(records, reference="plant"):
     return "\n".join(lines)
 
 
+def _as_ladder_rows(compare_record):
+    """A compare record's full PLANT and control runs, as ablation variants."""
+    runs = [dict(r, variant=r["model"]) for r in compare_record["runs"]
+            if r["model"] in ("plant", "control")]
+    return dict(compare_record, runs=runs)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -208,6 +221,10 @@ def main(argv=None):
             print(f"{path}: no runs, skipped", file=sys.stderr)
             continue
         groups[(record["command"], record["dataset"]["name"])].append((Path(path).name, record))
+    for (command, dataset), records in list(groups.items()):
+        if command == "ablation":
+            records[:0] = [(name, _as_ladder_rows(record))
+                           for name, record in groups.get(("compare", dataset), [])]
     for (command, dataset), records in sorted(groups.items()):
         print(f"\n**{command}, {dataset}**\n")
         print(table(records))

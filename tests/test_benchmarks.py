@@ -215,6 +215,30 @@ def test_runs_started_in_the_same_second_get_their_own_files(tmp_path):
     assert first.exists() and second.exists()
 
 
+def test_ablation_table_takes_the_full_models_from_a_compare_file_of_the_same_code(
+        tmp_path, capsys):
+    """The ladder's top rows (full PLANT, full control) come from the comparison run."""
+    tables = _import_tables()
+    ladder = dict(_ablation_record("abc", [("plant_attention", 0, 0.70)]),
+                  dataset={"name": "toy"})
+    compare = dict(_ablation_record("abc", []), command="compare", dataset={"name": "toy"})
+    compare["runs"] = [dict(r, model=m) for m, r in
+                       (("plant", _ablation_record("abc", [("plant", 0, 0.80)])["runs"][0]),
+                        ("control", _ablation_record("abc", [("plant", 0, 0.75)])["runs"][0]),
+                        ("linear_svc", _ablation_record("abc", [("plant", 0, 0.60)])["runs"][0]))]
+    for r in compare["runs"]:
+        r.pop("variant")
+    import json
+    (tmp_path / "a.json").write_text(json.dumps(ladder))
+    (tmp_path / "c.json").write_text(json.dumps(compare))
+    tables.main([str(tmp_path / "a.json"), str(tmp_path / "c.json")])
+    out = capsys.readouterr().out
+    ablation = out[out.index("**ablation, toy**"):out.index("**compare, toy**")]
+    assert "| plant | 1 | 80.0 |" in ablation and "| control | 1 | 75.0 |" in ablation
+    assert "linear_svc" not in ablation
+    assert "| plant_attention | 1 | -10.0 ± 0.0 (0/1) |" in ablation
+
+
 def test_compare_runs_the_neural_comparator_once_per_seed(monkeypatch):
     """BiGRU-LWAN's result depends on its seed, so compare gives it every seed (the issue asks
     for mean and spread of the neural models); the deterministic comparators run once, first."""
