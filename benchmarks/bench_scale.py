@@ -11,6 +11,8 @@ process's resident memory every 20 ms, so every step gets its own time and peak 
 - training (``--batches`` batches of one epoch), the head's weight, the decision rule;
 - ``predict``, ``predict_topk`` and ``predict_proba`` on ``--predict-docs`` documents.
 
+``--shortlist none`` measures the same shape with attention over every label.
+
 Times per document make growth in documents and in labels visible. A child that passes
 ``--memory-limit-gb`` is stopped and reported as such (no swapping the machine to death).
 
@@ -106,6 +108,8 @@ def child(spec):
 
     clf = PlantClassifier(max_iter=1, random_state=0, callbacks=[Budget()],
                           mi=MIInitializer(), ltr=LTRPretrainer(random_state=0))
+    if spec.get("shortlist") != "auto":  # code without the option has no parameter to set
+        clf.set_params(shortlist=None if spec["shortlist"] == "none" else int(spec["shortlist"]))
     t_fit = time.perf_counter()
     clf.fit(X_train, Y_train)
     t_end = time.perf_counter()
@@ -172,6 +176,8 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=10,
                    help="training batches measured (one epoch cut short)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--shortlist", default="auto",
+                   help="PlantClassifier's shortlist: auto (its default), none (every label) or K")
     p.add_argument("--memory-limit-gb", type=float, default=20.0)
     p.add_argument("--timeout-min", type=float, default=120.0)
     p.add_argument("--out", default=str(C.BENCH_DIR / "results" / "bench_scale.json"))
@@ -186,7 +192,8 @@ def main(argv=None):
         for n_docs in args.train_docs:
             spec = {"labels": n_labels, "train_docs": n_docs, "predict_docs": args.predict_docs,
                     "doc_words": args.doc_words, "vocab": args.vocab, "batches": args.batches,
-                    "threads": args.threads, "memory_limit_gb": args.memory_limit_gb}
+                    "threads": args.threads, "memory_limit_gb": args.memory_limit_gb,
+                    "shortlist": args.shortlist}
             print(f"{n_labels} labels, {n_docs} training documents ...", flush=True)
             result = run_shape(spec, args.timeout_min * 60)
             record["runs"].append({**spec, **result})

@@ -299,10 +299,11 @@ def test_bench_scale_times_every_step_of_a_tiny_shape(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_scale.py"), "--labels", "50",
          "--train-docs", "120", "--predict-docs", "40", "--doc-words", "60", "--vocab", "800",
-         "--batches", "2", "--out", str(out)],
+         "--batches", "2", "--shortlist", "8", "--out", str(out)],
         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = json.loads(out.read_text())["runs"][0]
+    assert run["shortlist"] == "8"
     assert run["status"] == "ok", run
     for name in ("tokenize", "mi", "ltr", "evidence_head", "encode", "train", "evidence_scale",
                  "decision_rule", "predict", "predict_topk", "predict_proba"):
