@@ -16,7 +16,7 @@ Usage::
     python benchmarks/plot_results.py benchmarks/results/*.json --out-dir docs/img
     # one curve from the runs of several learning-curve files of one dataset (a run of the
     # same model, fraction and seed in a later file replaces the earlier one):
-    python benchmarks/plot_results.py A.json B.json --merge reuters_learning_curve_6seeds
+    python benchmarks/plot_results.py A.json B.json --merge reuters_learning_curve
 """
 
 import argparse

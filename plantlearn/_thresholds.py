@@ -25,7 +25,7 @@ __all__ = ["best_global_threshold", "best_per_label_thresholds", "scut_fbr_thres
 #: Positive (document, label) pairs from which a micro-F1-tuned global cut is trusted alone.
 #: The F1 of a cut counts positives only (true positives against predictions plus
 #: positives); with a few dozen of them, as in a 10% validation carve of a few dozen training
-#: documents, one document's labels move the cut (benchmarks/head_scale_analysis.py, CodiEsp
+#: documents, one document's labels move the cut (an offline analysis of 2026-11-27, in git history: CodiEsp
 #: with 50 training documents: the 5-document carve's cut gave held-out micro-F1 from 10.7 to
 #: 20.2 by seed). Below it :func:`shrunk_global_threshold` moves the cut toward the
 #: cardinality cut, in proportion to the positives missing.
