@@ -59,7 +59,10 @@ def test_committed_api_reference_is_current(built_api):
 def test_example_runs(example, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(DOCS / "examples" / f"{example}.py"), str(tmp_path / "out.html")],
-        capture_output=True, text=True, timeout=300, env=_env(), cwd=tmp_path,
+        # The timeout catches a hang, not slowness: the cross-validation example (about 25
+        # small fits) takes 160 s on the quiet 2-core machine and passed 300 s in one CI run
+        # on a loaded one. Speed is measured by benchmarks/, not here.
+        capture_output=True, text=True, timeout=600, env=_env(), cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
