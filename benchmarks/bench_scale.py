@@ -99,14 +99,17 @@ def child(spec):
         length=(spec["doc_words"] // 2, spec["doc_words"] * 3 // 2), avg_labels=16,
         label_skew=1.0, random_state=0)
     step("generate", t0, time.perf_counter())
-    X_train, Y_train, X_pred = X[:n_train], Y[:n_train], X[n_train:]
+    X_train, Y_train, X_pred, Y_pred = X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
 
     class Budget(Callback):
         def on_batch_end(self, trainer, batch, n_batches, loss):
             if batch + 1 >= spec["batches"]:
                 trainer.stop_training = True
 
-    clf = PlantClassifier(max_iter=1, random_state=0, callbacks=[Budget()],
+    # --batches 0: the whole epoch (what the quality comparison with and without the
+    # shortlist needs); otherwise the epoch is cut after that many batches.
+    budget = [Budget()] if spec["batches"] > 0 else []
+    clf = PlantClassifier(max_iter=1, random_state=0, callbacks=budget,
                           mi=MIInitializer(), ltr=LTRPretrainer(random_state=0))
     if spec.get("shortlist") != "auto":  # code without the option has no parameter to set
         clf.set_params(shortlist=None if spec["shortlist"] == "none" else int(spec["shortlist"]))
@@ -124,14 +127,16 @@ def child(spec):
             step("mi", t + tok, t + tok + mi_s)
             step("ltr", t + tok + mi_s, t + seconds)
         elif name == "train":
-            trained = min(spec["batches"] * clf.batch_size,
-                          n_train - clf.validation_indices_.size)
+            trained = n_train - clf.validation_indices_.size
+            if spec["batches"] > 0:
+                trained = min(spec["batches"] * clf.batch_size, trained)
             step(name, t, t + seconds, documents=trained,
                  seconds_per_document=seconds / max(trained, 1))
         else:
             step(name, t, t + seconds)
         t += seconds
     steps["fit_total"] = {"seconds": t_end - t_fit, "peak_mb": sampler.peak(t_fit, t_end)}
+    quality = {}
     for name, call in (("predict", lambda: clf.predict(X_pred)),
                        ("predict_topk", lambda: clf.predict_topk(X_pred, k=5)),
                        ("predict_proba", lambda: clf.predict_proba(X_pred))):
@@ -139,13 +144,28 @@ def child(spec):
         out = call()
         t1 = time.perf_counter()
         step(name, t0, t1, seconds_per_document=(t1 - t0) / max(n_pred, 1))
+        if name == "predict_topk":
+            quality = precision_at(out[0], clf.classes_, Y_pred, ks=(1, 5))
+            print(f"  held-out {quality}", flush=True)
         del out
     sampler.stop()
-    print("RESULT " + json.dumps({"steps": steps,
+    print("RESULT " + json.dumps({"steps": steps, "quality": quality,
                                   "n_pairs_head": int(clf.net_.evidence.n_pairs),
                                   "vocab_size": int(clf.tokenizer_.vocab_size),
                                   "labels_per_doc": float(np.mean(np.diff(Y.indptr)))}),
           flush=True)
+
+
+def precision_at(top_columns, classes, Y_true, ks):
+    """P@k of ranked label columns (indices into ``classes``, best first) against the rows
+    of the indicator matrix ``Y_true`` (whose columns are the generator's label ids)."""
+    import numpy as np
+
+    predicted = np.asarray(classes)[top_columns]
+    Y_true = Y_true.tocsr()
+    hits = np.array([np.isin(predicted[i], Y_true.indices[Y_true.indptr[i]:Y_true.indptr[i + 1]])
+                     for i in range(predicted.shape[0])])
+    return {f"P@{k}": float(100 * hits[:, :k].mean()) for k in ks}
 
 
 def run_shape(spec, timeout):
@@ -174,7 +194,7 @@ def main(argv=None):
     p.add_argument("--doc-words", type=int, default=1500)
     p.add_argument("--vocab", type=int, default=50000)
     p.add_argument("--batches", type=int, default=10,
-                   help="training batches measured (one epoch cut short)")
+                   help="training batches measured (one epoch cut short); 0: the whole epoch")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--shortlist", default="auto",
                    help="PlantClassifier's shortlist: auto (its default), none (every label) or K")

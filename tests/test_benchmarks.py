@@ -309,3 +309,22 @@ def test_bench_scale_times_every_step_of_a_tiny_shape(tmp_path):
                  "decision_rule", "predict", "predict_topk", "predict_proba"):
         assert run["steps"][name]["seconds"] >= 0 and run["steps"][name]["peak_mb"] > 50, name
     assert run["steps"]["train"]["documents"] == 108  # 2 batches of 64, 108 after the carve
+    # held-out ranking quality, so that the shortlist's cost in P@5 is measured with its speed
+    assert set(run["quality"]) == {"P@1", "P@5"}
+    assert 0 <= run["quality"]["P@5"] <= 100 and run["quality"]["P@1"] > 0
+
+
+def test_bench_scale_precision_counts_hits_against_the_generator_label_ids():
+    import numpy as np
+    import scipy.sparse as sp
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from bench_scale import precision_at
+
+    classes = np.array([10, 20, 30, 40])
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 1, 0, 0]]))  # rows: gold columns {0,3}, {1}
+    top = np.array([[3, 1], [2, 1]])  # columns -> classes 40,20 and 30,20
+    # gold ids are Y's column indices; classes_ maps ranked columns to them
+    quality = precision_at(top, np.arange(4), Y, ks=(1, 2))
+    assert quality == {"P@1": 50.0, "P@2": 50.0}
+    assert precision_at(top, classes, Y, ks=(1,)) == {"P@1": 0.0}
