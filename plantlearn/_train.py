@@ -68,6 +68,18 @@ def trainable_parameters(net):
     return [p for p in net.parameters() if id(p) not in frozen]
 
 
+def parameter_groups(net, learning_rate):
+    """The optimiser's parameter groups: a pretrained encoder's weights at their own (much
+    smaller) learning rate, everything else trainable at ``learning_rate``."""
+    params = trainable_parameters(net)
+    encoder_lr = getattr(getattr(net, "encoder", None), "learning_rate", None)
+    if encoder_lr is None:
+        return [{"params": params}]
+    encoder = {id(p) for p in net.encoder.parameters()}
+    return [{"params": [p for p in params if id(p) not in encoder]},
+            {"params": [p for p in params if id(p) in encoder], "lr": encoder_lr}]
+
+
 def _rng_devices(device):
     return [device.index or 0] if device.type == "cuda" else []
 
@@ -112,7 +124,8 @@ class Trainer:
         steps_per_epoch = math.ceil(len(train_docs) / config.batch_size)
         total = steps_per_epoch * config.max_iter
         self.optimizer = torch.optim.AdamW(
-            trainable_parameters(net), lr=config.learning_rate, weight_decay=config.weight_decay)
+            parameter_groups(net, config.learning_rate), lr=config.learning_rate,
+            weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _schedule(total, min(steps_per_epoch, max(1, total // 20))))
         self.epoch = 0
@@ -276,11 +289,15 @@ def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision
     With ``return_parts`` the second item is the pair (attention-path logits, evidence-head
     term) of ``PlantNet.forward(..., return_parts=True)``; with ``with_evidence=False`` the
     logits are the attention path's alone. Batches hold at most ``batch_size`` documents, fewer
-    for many labels (:func:`inference_batch_size`).
+    for many attended labels (:func:`inference_batch_size`; a shortlist's candidates, when the
+    network has one).
     """
     net.eval()
     n_labels = net.attention.queries.shape[0]
-    batch_size = inference_batch_size(batch_size, n_labels, max_length)
+    # With a shortlist the attention tensors hold the candidates only, not every label.
+    shortlist = getattr(net, "shortlist_size", 0)
+    attended = shortlist if 0 < shortlist < n_labels else n_labels
+    batch_size = inference_batch_size(batch_size, attended, max_length)
     with torch.no_grad():
         for idx in length_batches(doc_lengths(docs), batch_size):
             tokens = collate([docs[i] for i in idx], max_length).to(device)

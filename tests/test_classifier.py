@@ -1256,6 +1256,7 @@ def test_predictions_in_small_blocks_equal_the_default_batches(clf, data, monkey
     expected = (clf.decision_function(X), clf.predict_proba(X), clf.predict(X).toarray())
     assert train_module.inference_batch_size(64, 9000, 256) == 14
     assert train_module.inference_batch_size(64, 100_000, 256) == 1
+    assert train_module.inference_batch_size(128, 256, 256) == 128  # a shortlist of 256
     monkeypatch.setattr(train_module, "INFERENCE_ATTENTION_ELEMENTS", 1)  # one document a batch
     got = (clf.decision_function(X), clf.predict_proba(X), clf.predict(X).toarray())
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-6)
@@ -1315,6 +1316,23 @@ def test_the_shortlist_holds_the_true_labels_in_training_and_the_best_head_score
     loaded = PlantClassifier.load(clf.save(tmp_path / "m"))
     assert loaded.shortlist_size_ == loaded.net_.shortlist_size == 2
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_shortlisted_inference_batches_are_sized_by_the_candidates(data, monkeypatch):
+    """A shortlist's attention covers its candidates only, so its inference batches are sized
+    by them (not one document a batch at 100k labels); any batching gives the same scores."""
+    import plantlearn._train as train_module
+
+    X, Y = data
+    clf = small_clf(shortlist=2).fit(X, Y)
+    sizes = []
+    real = train_module.inference_batch_size
+    monkeypatch.setattr(train_module, "inference_batch_size",
+                        lambda b, n, m: sizes.append(n) or real(b, n, m))
+    expected = clf.decision_function(X)
+    assert sizes == [2]
+    monkeypatch.setattr(train_module, "INFERENCE_ATTENTION_ELEMENTS", 1)  # one document a batch
+    np.testing.assert_allclose(clf.decision_function(X), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_decision_rule_without_a_dense_validation_matrix(data, monkeypatch):
