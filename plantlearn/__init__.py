@@ -16,13 +16,15 @@ Public helper modules: :mod:`plantlearn.metrics`, :mod:`plantlearn.datasets` and
 
 __version__ = "0.1.0"
 
-__all__ = ["MIInitializer", "LTRPretrainer", "PlantClassifier", "PlantInput", "__version__"]
+__all__ = ["MIInitializer", "LTRPretrainer", "PlantClassifier", "PlantInput",
+           "PretrainedEncoder", "__version__"]
 
 # The estimators are imported on first use (PEP 562): ``import plantlearn.metrics`` and the
 # numpy-only kernels then load without torch, which keeps light processes light (the
 # benchmarks' comparators, a metrics-only user).
 _LAZY = {"PlantClassifier": "._classifier", "PlantInput": "._input",
-         "LTRPretrainer": "._ltr_pretrainer", "MIInitializer": "._mi_initializer"}
+         "LTRPretrainer": "._ltr_pretrainer", "MIInitializer": "._mi_initializer",
+         "PretrainedEncoder": "._pretrained"}
 
 
 def __getattr__(name):

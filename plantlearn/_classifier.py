@@ -8,6 +8,7 @@ and loading in ``_persist``.
 """
 
 import copy
+import json
 import os
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from ._input import PlantInput
 from ._ltr_pretrainer import LTRPretrainer
 from ._mi_initializer import MIInitializer, text_input_tags
 from ._nn import NETWORK_PARAMS, build_plant_net, plant_attention
+from ._pretrained import PretrainedEncoder
 from ._stage1 import fit_stage_one, validation_carve
 from ._train import TrainConfig, iterate_logits, predict_logits, train_network
 from ._validation import (
@@ -75,9 +77,12 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         Word embedding size.
     hidden_size : int, default=64
         Encoder size (per direction for the GRU).
-    encoder : {"gru", "cnn", "transformer"} or torch.nn.Module, default="gru"
-        Sequence encoder. A module must map ``(embeddings (n, T, embed_dim),
-        mask (n, T))`` to states ``(n, T, D)`` and expose ``output_dim = D``.
+    encoder : {"gru", "cnn", "transformer"}, PretrainedEncoder or torch.nn.Module, default="gru"
+        Sequence encoder. A :class:`PretrainedEncoder` plants the attention on a local
+        Hugging Face model (stage 1 then ranks that model's subword vocabulary, and
+        ``max_length`` counts its subword tokens; ``embed_dim`` and ``hidden_size`` are
+        unused). A module must map ``(embeddings (n, T, embed_dim), mask (n, T))`` to
+        states ``(n, T, D)`` and expose ``output_dim = D``.
     dropout : float, default=0.2
         Dropout on embeddings and encoder states.
     plant : bool, default=True
@@ -248,7 +253,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "embed_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
-        "encoder": [StrOptions({"gru", "cnn", "transformer"}), torch.nn.Module],
+        "encoder": [StrOptions({"gru", "cnn", "transformer"}), torch.nn.Module,
+                    PretrainedEncoder],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "plant": ["boolean"],
         "plant_keys": ["boolean"],
@@ -407,7 +413,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 mi, ltr = fit_stage_one(
                     texts, Y, train_rows, classes=classes, upstream=upstream, mi=self.mi,
                     ltr=self.ltr, need_ltr=self.plant or self.static_scores, seed=seed,
-                    device=self.device, verbose=self.verbose)
+                    device=self.device, verbose=self.verbose,
+                    tokenizer=self._backbone_path())
             net = self._planted_network(mi, ltr, Y.shape[1], seed)
             with clock("evidence_head"):
                 margins = self._fit_head(net, mi, texts, Y, train_rows, seed)
@@ -424,6 +431,10 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         val_docs = [docs[i] for i in prepared.val_rows]
         Y_train, Y_val = Y[prepared.train_rows], Y[prepared.val_rows]
         net = prepared.net.to(device)
+        # A frozen backbone keeps each chunk's hidden states for the fit's epochs.
+        backbone_cache = getattr(net.encoder, "clear_cache", None) is not None
+        if backbone_cache:
+            net.encoder.caching = True
         try:
             with clock("train"):
                 trainer = train_network(
@@ -437,6 +448,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                                                prepared.evidence_thresholds, device)
         finally:
             net.cpu()
+            if backbone_cache:
+                net.encoder.caching = False
+                net.encoder.clear_cache()
         times["total"] = sum(times.values())
         self._set_fitted(prepared, trainer, scale, rule, classes, target_format, times)
         if self.verbose and dist.is_main:
@@ -444,6 +458,22 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                   + ", ".join(f"{k} {v:.1f}s" for k, v in times.items() if k != "total")
                   + f"); evidence scale {scale:g}", flush=True)
         return self
+
+    def _backbone_path(self):
+        """The model directory of a pretrained encoder (checked), or None."""
+        if not isinstance(self.encoder, PretrainedEncoder):
+            return None
+        path = self.encoder._check()
+        tokenizer = self.encoder.tokenizer()
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        positions = config.get("max_position_embeddings")
+        special = len(tokenizer.prefix_ids_) + len(tokenizer.suffix_ids_)
+        if positions is not None and self.max_length + special > positions:
+            raise ValueError(
+                f"max_length={self.max_length} does not fit the pretrained encoder: it reads "
+                f"{positions} positions, {special} of them its special tokens; use "
+                f"max_length <= {positions - special}.")
+        return path
 
     def _check_fit_input(self, X, Y):
         """Documents, CSR targets, their format, label names, and upstream stage-1 steps."""
@@ -797,7 +827,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
     def _json_params(self):
         return _persist.json_params(self)
 
-    def save(self, path):
+    def save(self, path, *, include_backbone=False):
         """Save the fitted model to a directory (created or replaced atomically).
 
         The directory holds ``params.json`` (hyperparameters, labels, the decision rule,
@@ -813,6 +843,12 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         other content, or a location inside an existing model directory raises a ValueError
         and nothing is touched.
 
+        With a :class:`PretrainedEncoder`, the model refers to the backbone's directory
+        (and to a fingerprint of its weights, checked by :meth:`load`); a fine-tuned
+        backbone's weights are in ``weights.pt``. ``include_backbone=True`` copies the
+        backbone's configuration, tokenizer and safetensors weights into the model's
+        ``backbone/`` folder, so that the saved model loads anywhere on its own.
+
         Returns
         -------
         pathlib.Path
@@ -820,7 +856,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         if not distributed.current().is_main:
             return Path(path)  # data-parallel fit: every rank holds the model, rank 0 writes it
-        return _persist.save_model(self, path)
+        return _persist.save_model(self, path, include_backbone=include_backbone)
 
     @classmethod
     def load(cls, path, *, device="auto"):

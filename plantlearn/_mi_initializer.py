@@ -1,5 +1,6 @@
 """MIInitializer: PLANT stage 1a as a scikit-learn transformer."""
 
+import os
 import time
 import warnings
 from numbers import Integral
@@ -29,10 +30,29 @@ def text_input_tags(tags):
     return tags
 
 
+def make_tokenizer(kind, *, lowercase, min_frequency, max_vocab):
+    """An unfitted tokenizer: a :class:`TextTokenizer` of ``kind``, or, when ``kind`` is the
+    path of a pretrained model directory (or its ``tokenizer.json``), that model's own
+    tokenizer (:class:`~plantlearn._pretrained.PretrainedTokenizer`)."""
+    if isinstance(kind, str) and kind in _TOKENIZER_KINDS:
+        return TextTokenizer(kind=kind, lowercase=lowercase, strip_accents=lowercase,
+                             min_frequency=min_frequency, max_vocab=max_vocab)
+    from pathlib import Path
+
+    from ._pretrained import PretrainedTokenizer
+
+    if not Path(kind).expanduser().exists():
+        raise ValueError(
+            f"tokenizer must be one of {', '.join(map(repr, _TOKENIZER_KINDS))} or the path of "
+            f"a pretrained model directory or tokenizer.json; {os.fspath(kind)!r} is neither.")
+    return PretrainedTokenizer(kind)
+
+
 def tokenizer_constraints():
     """Parameter constraints of the tokenizer settings shared by the estimators."""
     return {
-        "tokenizer": [StrOptions(set(_TOKENIZER_KINDS))],
+        # a kind, or the path of a pretrained model's tokenizer (checked in fit)
+        "tokenizer": [str, os.PathLike],
         "lowercase": ["boolean"],
         "min_frequency": [Interval(Integral, 1, None, closed="left")],
         "max_vocab": [Interval(Integral, 2, None, closed="left"), None],
@@ -60,9 +80,12 @@ class MIInitializer(TransformerMixin, BaseEstimator):
     n_grades : int, default=100
         Number of log-scale relevance grades (the best word of a label gets
         ``n_grades``, the tail of the kept words grade 1).
-    tokenizer : {"word", "wordpiece", "bpe"}, default="word"
+    tokenizer : {"word", "wordpiece", "bpe"} or path, default="word"
         Word-level tokens keep the statistics readable; subword tokenizers are
-        available for morphologically rich text.
+        available for morphologically rich text. A path to a pretrained model
+        directory (or its ``tokenizer.json``) ranks that model's own subword
+        vocabulary (``lowercase``, ``min_frequency`` and ``max_vocab`` are then
+        ignored); a ``PlantClassifier`` with a ``PretrainedEncoder`` sets it.
     lowercase : bool, default=True
         Lowercase (and strip accents) before tokenizing.
     min_frequency : int, default=2
@@ -161,10 +184,8 @@ class MIInitializer(TransformerMixin, BaseEstimator):
         texts = check_texts(X.texts if isinstance(X, PlantInput) else X)
         Y_csr, _, classes = check_targets(Y, len(texts))
         t0 = time.perf_counter()
-        tok = TextTokenizer(
-            kind=self.tokenizer, lowercase=self.lowercase, strip_accents=self.lowercase,
-            min_frequency=self.min_frequency, max_vocab=self.max_vocab,
-        ).fit(texts)
+        tok = make_tokenizer(self.tokenizer, lowercase=self.lowercase,
+                             min_frequency=self.min_frequency, max_vocab=self.max_vocab).fit(texts)
         encoded = tok.encode(texts)
         n_empty = sum(1 for e in encoded if len(e) == 0)
         if n_empty == len(texts):

@@ -138,8 +138,17 @@ class TransformerEncoder(nn.Module):
         return self.layers(h, src_key_padding_mask=pad)
 
 
+def _is_pretrained_spec(encoder):
+    from ._pretrained import PretrainedEncoder
+
+    return isinstance(encoder, PretrainedEncoder)
+
+
 def build_encoder(name, embed_dim, hidden_size, dropout):
-    """Encoder by name, or a user-supplied module passed through."""
+    """Encoder by name, a pretrained backbone (``PretrainedEncoder``), or a user-supplied
+    module passed through."""
+    if _is_pretrained_spec(name):
+        return name.build()
     if isinstance(name, nn.Module):
         if not hasattr(name, "output_dim"):
             raise ValueError(
@@ -316,7 +325,9 @@ class PlantNet(nn.Module):
     def __init__(self, n_tokens, n_labels, *, embed_dim=128, hidden_size=128, key_dim=64,
                  encoder="gru", dropout=0.2, inattention_k=None, evidence_raw_tf=False):
         super().__init__()
-        self.embedding = nn.Embedding(n_tokens, embed_dim, padding_idx=0)
+        # A pretrained backbone embeds its token ids itself: no embedding table of ours.
+        reads_ids = getattr(encoder, "reads_token_ids", False) or _is_pretrained_spec(encoder)
+        self.embedding = None if reads_ids else nn.Embedding(n_tokens, embed_dim, padding_idx=0)
         self.encoder = build_encoder(encoder, embed_dim, hidden_size, dropout)
         self.dropout = nn.Dropout(dropout)
         self.attention = LabelAttention(
@@ -328,8 +339,10 @@ class PlantNet(nn.Module):
 
     def encode(self, tokens):
         mask = tokens != 0
-        x = self.dropout(self.embedding(tokens))
-        h = self.encoder(x, mask)
+        if self.embedding is None:
+            h = self.encoder(tokens, mask)
+        else:
+            h = self.encoder(self.dropout(self.embedding(tokens)), mask)
         return self.dropout(h), mask
 
     def _chunk_summary(self, chunk, h, mask, labels=None):
@@ -482,4 +495,9 @@ class PlantNet(nn.Module):
             self.attention.output_bias.copy_(torch.log(p) - torch.log1p(-p))
 
     def encoder_parameters(self):
-        return list(self.embedding.parameters()) + list(self.encoder.parameters())
+        embedding = [] if self.embedding is None else list(self.embedding.parameters())
+        return embedding + list(self.encoder.parameters())
+
+    @property
+    def vocab_size(self):
+        return self.attention.key_embedding.num_embeddings

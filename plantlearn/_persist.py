@@ -33,6 +33,10 @@ from ._decision import DecisionRule
 from ._ltr_pretrainer import LTRPretrainer
 from ._mi_initializer import MIInitializer
 from ._nn import NETWORK_PARAMS, build_plant_net
+from ._pretrained import (
+    BACKBONE_FILES, PretrainedEncoder, PretrainedTokenizer, backbone_fingerprint,
+    check_model_directory,
+)
 from ._tokenize import TextTokenizer
 
 __all__ = ["save_model", "load_model", "json_params", "CheckpointDirectory", "FORMAT_VERSION"]
@@ -45,13 +49,16 @@ PARAMS_FILE = "params.json"
 WEIGHTS_FILE = "weights.pt"
 TOKENIZER_FILE = "tokenizer.json"
 ARRAYS_FILE = "arrays.npz"
+#: A copy of a pretrained encoder's model directory (``save(include_backbone=True)``).
+BACKBONE_DIR = "backbone"
 #: Every file a saved model directory may hold: save() replaces a directory only when it
 #: holds nothing else, so that a user's own files are never deleted.
-MODEL_FILES = frozenset({PARAMS_FILE, WEIGHTS_FILE, TOKENIZER_FILE, ARRAYS_FILE})
+MODEL_FILES = frozenset({PARAMS_FILE, WEIGHTS_FILE, TOKENIZER_FILE, ARRAYS_FILE, BACKBONE_DIR})
 _REQUIRED = {2: (PARAMS_FILE, WEIGHTS_FILE, TOKENIZER_FILE),
              3: (PARAMS_FILE, WEIGHTS_FILE, TOKENIZER_FILE),
              4: (PARAMS_FILE, WEIGHTS_FILE, TOKENIZER_FILE, ARRAYS_FILE)}
-_STAGE_CLASSES = {"MIInitializer": MIInitializer, "LTRPretrainer": LTRPretrainer}
+_STAGE_CLASSES = {"MIInitializer": MIInitializer, "LTRPretrainer": LTRPretrainer,
+                  "PretrainedEncoder": PretrainedEncoder}
 #: Parameters that change neither the fitted model nor its checkpoint's validity.
 _NOT_FINGERPRINTED = ("verbose", "checkpoint_dir", "callbacks", "warm_start", "n_jobs")
 
@@ -85,6 +92,8 @@ def json_params(est):
     for name in ("mi", "ltr"):
         step = params[name]
         params[name] = None if step is None else _step_spec(step)
+    if isinstance(params["encoder"], PretrainedEncoder):
+        params["encoder"] = _step_spec(params["encoder"])
     if not isinstance(params["random_state"], (int, type(None))):
         params["random_state"] = None
     params["callbacks"] = None  # code: never saved (pass them again to a loaded model)
@@ -226,7 +235,7 @@ def _write_state(directory, meta, net, tokenizer, arrays):
 
 
 def _net_meta(net):
-    return {"vocab_size": int(net.embedding.num_embeddings),
+    return {"vocab_size": int(net.vocab_size),
             "n_labels": int(net.attention.queries.shape[0]),
             "key_dim": int(net.attention.key_dim)}
 
@@ -295,10 +304,29 @@ def _replace_atomically(tmp, path):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def save_model(est, path):
+def _backbone_meta(encoder):
+    """Where a pretrained encoder's model lives, and its fingerprint (checked on load)."""
+    directory = check_model_directory(encoder.path)
+    return {"path": os.fspath(directory), "fingerprint": backbone_fingerprint(directory)}
+
+
+def _copy_backbone(source, target):
+    """Copy the files plantlearn reads from a model directory (configuration, tokenizer,
+    safetensors weights; never code) to ``target``."""
+    target.mkdir()
+    source = Path(source)
+    for file in [*(source / name for name in BACKBONE_FILES),
+                 *sorted(source.glob("*.safetensors"))]:
+        shutil.copyfile(file, target / file.name)
+
+
+def save_model(est, path, *, include_backbone=False):
     """Write a fitted PlantClassifier to the directory ``path`` (see the module docstring)."""
     path = Path(path)
     state = est.__dict__
+    encoder = est.get_params(deep=False)["encoder"]
+    if include_backbone and not isinstance(encoder, PretrainedEncoder):
+        raise ValueError("include_backbone=True needs a model with a PretrainedEncoder.")
     meta, arrays = _fitted_parts(state)
     for key, value in state["decision_rule_"].to_arrays().items():
         arrays[f"decision.{key}"] = value
@@ -313,11 +341,20 @@ def save_model(est, path):
         "history": state.get("history_", []),
         "fit_time": state.get("fit_time_", {}),
     })
+    if isinstance(encoder, PretrainedEncoder):
+        source = Path(encoder.path).resolve()
+        if source.name == BACKBONE_DIR and _is_model_directory(source.parent):
+            # Loaded with its own copy of the backbone: saved with it again, since replacing
+            # that model (or deleting it later) would delete the backbone it refers to.
+            include_backbone = True
+        meta["backbone"] = {**_backbone_meta(encoder), "included": bool(include_backbone)}
     check_save_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         _write_state(tmp, meta, state["net_"], state["tokenizer_"], arrays)
+        if include_backbone:
+            _copy_backbone(meta["backbone"]["path"], tmp / BACKBONE_DIR)
         _replace_atomically(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -354,7 +391,10 @@ def _read_meta(path):
 
 def _read_tokenizer(path):
     try:
-        return TextTokenizer.from_json((path / TOKENIZER_FILE).read_bytes().decode("utf-8"))
+        text = (path / TOKENIZER_FILE).read_bytes().decode("utf-8")
+        if PretrainedTokenizer.is_json(text):
+            return PretrainedTokenizer.from_json(text)
+        return TextTokenizer.from_json(text)
     except Exception as exc:
         raise ValueError(f"{path / TOKENIZER_FILE} is not a valid tokenizer file "
                          f"({type(exc).__name__}: {str(exc)[:200]}).") from None
@@ -402,6 +442,29 @@ def _build_network(est, meta_net, state):
     return net
 
 
+def _pretrained_encoder(path, meta, spec):
+    """The PretrainedEncoder of a saved model: its copy of the backbone when it holds one,
+    else the directory it was fitted with, which must still hold the same model."""
+    encoder = _step_from_spec(spec)
+    info = meta.get("backbone")
+    if (path / BACKBONE_DIR).is_dir():
+        encoder.set_params(path=os.fspath((path / BACKBONE_DIR).resolve()))
+    elif info is None:  # a checkpoint's prepared state: the estimator's own directory
+        return encoder
+    directory = Path(encoder.path)
+    if not directory.is_dir():
+        raise ValueError(
+            f"the model in {path} reads the pretrained encoder in {directory}, which does not "
+            f"exist any more; put it back, or save the model with include_backbone=True.")
+    if info is not None and backbone_fingerprint(check_model_directory(directory)) \
+            != info["fingerprint"]:
+        raise ValueError(
+            f"the pretrained encoder in {directory} is not the one the model in {path} was "
+            f"fitted with (its configuration or weights changed); the model would predict "
+            f"differently. Restore it, or save models with include_backbone=True.")
+    return encoder
+
+
 def _read_state(path, cls, *, device="auto"):
     """(estimator with parameters, meta, version, fitted-attribute dict) of a state directory."""
     path = Path(path)
@@ -413,6 +476,8 @@ def _read_state(path, cls, *, device="auto"):
         params = _upgrade_params(meta["params"], version)
         for name in ("mi", "ltr"):
             params[name] = _step_from_spec(params.get(name))
+        if isinstance(params.get("encoder"), dict):
+            params["encoder"] = _pretrained_encoder(path, meta, params["encoder"])
         params["device"] = device
         est = cls(**params)
         classes = _classes_from(meta["classes"])

