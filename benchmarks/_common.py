@@ -354,8 +354,8 @@ def evaluate(y_true, y_score, y_pred, y_train, *, y_subset_train=None, y_proba=N
         out["ece_01"] = expected_calibration_error(Y_fit_space, y_proba, min_probability=0.01)
     out["n_test_docs_with_labels"] = int((np.diff(Y.indptr) > 0).sum())
     buckets = frequency_bucket_report(Y, S, T, y_pred=P, bins=BUCKET_BINS, k=5)
-    out["buckets"] = [{k: _jsonable(v) for k, v in row.items()} for row in buckets]
-    return {k: _jsonable(v) for k, v in out.items()}
+    out["buckets"] = [{k: jsonable(v) for k, v in row.items()} for row in buckets]
+    return {k: jsonable(v) for k, v in out.items()}
 
 
 def _macro_auc(Y, S, labels):
@@ -373,18 +373,19 @@ def _macro_auc(Y, S, labels):
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
-def _jsonable(v):
+def jsonable(v):
+    """``v`` with numpy scalars and arrays turned into JSON types (NaN as null)."""
     if isinstance(v, (np.floating, float)):
         v = float(v)
         return None if math.isnan(v) else v
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.ndarray):
-        return [_jsonable(x) for x in v.tolist()]
+        return [jsonable(x) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     return v
 
 
@@ -543,7 +544,7 @@ def _child_entry(target, out_dir, threads):
         meta.update(
             fit_seconds=float(res["fit_seconds"]),
             predict_seconds=float(res["predict_seconds"]),
-            info=_jsonable(res.get("info", {})),
+            info=jsonable(res.get("info", {})),
         )
     except NotInstalled as exc:
         meta = {"status": "not installed", "error": str(exc)}

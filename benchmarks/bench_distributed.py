@@ -101,7 +101,7 @@ def main(argv=None):
         "max_weight_difference": weight_diff, "max_probability_difference": proba_diff,
         "ranks_identical": ranks_identical,
     }
-    Path(args.out).write_text(json.dumps(C._jsonable(result), indent=1))
+    Path(args.out).write_text(json.dumps(C.jsonable(result), indent=1))
     print(f"training: one process {result['train_seconds_one_process']:.1f}s, "
           f"{args.processes} processes {parallel['fit_time_']['train']:.1f}s: "
           f"speed-up {result['train_speedup']:.2f}x; weights differ by at most "

@@ -218,7 +218,7 @@ def main(argv=None):
             result = run_shape(spec, args.timeout_min * 60)
             record["runs"].append({**spec, **result})
             print(f"  -> {result['status']}", flush=True)
-            out.write_text(json.dumps(C._jsonable(record), indent=1))
+            out.write_text(json.dumps(C.jsonable(record), indent=1))
     print(f"results: {out}")
 
 

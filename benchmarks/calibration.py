@@ -90,7 +90,7 @@ def evaluate_seed(split, seed, threads, params=None):
         "ranking": {"decision_function": {k: precision_at_k(Y_dev, logits, k=k) for k in (1, 5)},
                     "predict_proba": {k: precision_at_k(Y_dev, proba, k=k) for k in (1, 5)}},
     }
-    return C._jsonable(out)
+    return C.jsonable(out)
 
 
 def plot(record, path):

@@ -259,7 +259,7 @@ class Bench:
         return self.software[key]
 
     def _finish(self, rec):
-        self.record["runs"].append(C._jsonable(rec))
+        self.record["runs"].append(C.jsonable(rec))
         self.save()
         keys = " ".join(f"{k}={rec[k]}" for k in ("variant", "fraction") if k in rec)
         if rec.get("status") == "ok":
@@ -279,7 +279,7 @@ class Bench:
     def save(self):
         self.record["elapsed_seconds"] = time.monotonic() - self.t_start
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(C._jsonable(self.record), indent=1))
+        tmp.write_text(json.dumps(C.jsonable(self.record), indent=1))
         os.replace(tmp, self.path)
 
     def finish(self, summary, ratios, table, notes=()):

@@ -463,7 +463,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         """The model directory of a pretrained encoder (checked), or None."""
         if not isinstance(self.encoder, PretrainedEncoder):
             return None
-        path = self.encoder._check()
+        path = self.encoder.model_directory()
         tokenizer = self.encoder.tokenizer()
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         positions = config.get("max_position_embeddings")

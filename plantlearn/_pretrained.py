@@ -502,7 +502,9 @@ class PretrainedEncoder(BaseEstimator):
         self.learning_rate = learning_rate
         self.lora_rank = lora_rank
 
-    def _check(self):
+    def model_directory(self):
+        """The model directory, checked (and these parameters with it): a clear error when
+        ``transformers`` is missing, the directory lacks a file, or a parameter is invalid."""
         if self.mode not in MODES:
             raise ValueError(f"PretrainedEncoder mode must be one of {', '.join(MODES)}, got "
                              f"{self.mode!r}.")
@@ -517,11 +519,11 @@ class PretrainedEncoder(BaseEstimator):
 
     def tokenizer(self):
         """The backbone's tokenizer, fitted (stage 1 ranks its vocabulary)."""
-        return PretrainedTokenizer(self._check()).fit(None)
+        return PretrainedTokenizer(self.model_directory()).fit(None)
 
     def build(self, tokenizer=None):
         """The :class:`BackboneEncoder` module, the backbone loaded from :attr:`path`."""
-        path = self._check()
+        path = self.model_directory()
         tokenizer = tokenizer if tokenizer is not None else PretrainedTokenizer(path).fit(None)
         lr = (self.learning_rate if self.learning_rate is not None
               else _DEFAULT_LEARNING_RATE[self.mode])
