@@ -151,6 +151,8 @@ def child(spec):
     sampler.stop()
     print("RESULT " + json.dumps({"steps": steps, "quality": quality,
                                   "n_pairs_head": int(clf.net_.evidence.n_pairs),
+                                  # labels attended per document (0: every label)
+                                  "attended_labels": int(clf.net_.shortlist_size),
                                   "vocab_size": int(clf.tokenizer_.vocab_size),
                                   "labels_per_doc": float(np.mean(np.diff(Y.indptr)))}),
           flush=True)

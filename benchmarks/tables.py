@@ -7,6 +7,7 @@ the files it came from, so the provenance stays visible::
     python benchmarks/tables.py benchmarks/results/learning-curve_codiesp_*.json
     python benchmarks/tables.py benchmarks/results/ablation_reuters_*.json \
         benchmarks/results/compare_reuters_*.json
+    python benchmarks/tables.py benchmarks/results/bench_scale_*.json
 
 An ablation table takes the ``plant`` and ``control`` runs of compare files of the same dataset
 given beside it as the ladder's two full models (pooled by the same rule: same commit and
@@ -22,6 +23,10 @@ training subset, so the paired difference removes the luck of the draw that both
 ablations it gives each variant minus full PLANT of the same seed.
 
 Figures are percentages, mean ± standard deviation over the seeds (no ± for a single run).
+
+``bench_scale.py`` files make one growth table instead: a row per shape and file, with the
+seconds of every stage of ``fit``, training and prediction time per document, peak memory and
+held-out precision.
 """
 
 import argparse
@@ -202,6 +207,60 @@ def ablation_paired_table(records, reference="plant"):
     return "\n".join(lines)
 
 
+def _is_scale_record(record):
+    """Whether a JSON record comes from bench_scale.py (its runs time named steps)."""
+    return "dataset" not in record and any("steps" in r for r in record["runs"])
+
+
+def _attention(run, record):
+    """What a scale run attended to: the resolved shortlist when the run recorded it,
+    otherwise the --shortlist setting ('auto', 'none', K), or its code's default."""
+    if "attended_labels" in run:
+        return "every label" if run["attended_labels"] == 0 else f"shortlist {run['attended_labels']}"
+    setting = run.get("shortlist") or record.get("settings", {}).get("shortlist")
+    return {"none": "every label", None: "its code's default"}.get(setting, str(setting))
+
+
+def scale_table(records):
+    """The growth table of bench_scale.py records: one row per finished shape and file."""
+    header = ["labels", "training docs", "attention", "tokenize + MI s", "L2R s", "head s",
+              "training s/doc", "head's weight + rule s", "fit s", "fit peak GB",
+              "`predict` s/doc", "`predict` peak GB", "`predict_proba` peak GB", "P@1 / P@5",
+              "source"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
+    for name, record in records:
+        for run in record["runs"]:
+            if run.get("status") != "ok":
+                print(f"{name}: {run['labels']} labels x {run['train_docs']} documents: "
+                      f"{run.get('status')}, skipped", file=sys.stderr)
+                continue
+            steps = run["steps"]
+
+            def seconds(*names):
+                return sum(steps[n]["seconds"] for n in names if n in steps)
+
+            def gb(step_name):
+                return f"{steps[step_name]['peak_mb'] / 1024:.1f}"
+
+            quality = run.get("quality") or {}
+            cells = [f"{run['labels']:,}", f"{run['train_docs']:,}", _attention(run, record),
+                     f"{seconds('tokenize', 'mi'):.1f}", f"{seconds('ltr'):.1f}",
+                     f"{seconds('evidence_head'):.1f}",
+                     f"{steps['train']['seconds_per_document']:.3f}",
+                     f"{seconds('evidence_scale', 'decision_rule'):.1f}",
+                     f"{steps['fit_total']['seconds']:,.0f}", gb("fit_total"),
+                     f"{steps['predict']['seconds_per_document']:.3f}", gb("predict"),
+                     gb("predict_proba"),
+                     " / ".join(f"{quality[k]:.1f}" for k in ("P@1", "P@5") if k in quality)
+                     or "-",
+                     f"`{name}` ({str(record.get('git_commit'))[:7]})"]
+            rows.append(((run["train_docs"], run["labels"]), cells))
+    for _, cells in sorted(rows, key=lambda row: row[0]):
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _as_ladder_rows(compare_record):
     """A compare record's full PLANT and control runs, as ablation variants."""
     runs = [dict(r, variant=r["model"]) for r in compare_record["runs"]
@@ -215,10 +274,14 @@ def main(argv=None):
     ap.add_argument("files", nargs="+", help="run_evidence.py JSON results")
     args = ap.parse_args(argv)
     groups = defaultdict(list)
+    scale = []
     for path in args.files:
         record = json.loads(Path(path).read_text())
         if not record.get("runs"):
             print(f"{path}: no runs, skipped", file=sys.stderr)
+            continue
+        if _is_scale_record(record):
+            scale.append((Path(path).name, record))
             continue
         groups[(record["command"], record["dataset"]["name"])].append((Path(path).name, record))
     for (command, dataset), records in list(groups.items()):
@@ -236,6 +299,9 @@ def main(argv=None):
             print(f"\n**{dataset}: variant minus full PLANT of the same seed, points; "
                   "(seeds where the variant is ahead)**\n")
             print(ablation_paired_table(records))
+    if scale:
+        print("\n**bench_scale: time and peak memory by shape**\n")
+        print(scale_table(scale))
     return 0
 
 

@@ -309,9 +309,40 @@ def test_bench_scale_times_every_step_of_a_tiny_shape(tmp_path):
                  "decision_rule", "predict", "predict_topk", "predict_proba"):
         assert run["steps"][name]["seconds"] >= 0 and run["steps"][name]["peak_mb"] > 50, name
     assert run["steps"]["train"]["documents"] == 108  # 2 batches of 64, 108 after the carve
+    assert run["attended_labels"] == 8  # the shortlist the fitted model resolved
     # held-out ranking quality, so that the shortlist's cost in P@5 is measured with its speed
     assert set(run["quality"]) == {"P@1", "P@5"}
     assert 0 <= run["quality"]["P@5"] <= 100 and run["quality"]["P@1"] > 0
+
+
+def test_tables_make_the_scale_growth_table_from_bench_scale_files(capsys):
+    """One row per finished shape, sorted by documents then labels; failed shapes are named
+    on stderr, not tabulated; the attention column says what each run attended to."""
+    tables = _import_tables()
+
+    def shape(labels, seconds, attended=None, status="ok"):
+        names = ("tokenize", "mi", "ltr", "evidence_head", "train", "evidence_scale",
+                 "decision_rule", "fit_total", "predict", "predict_topk", "predict_proba")
+        steps = {n: {"seconds": seconds, "peak_mb": 2048.0} for n in names}
+        steps["train"]["seconds_per_document"] = 0.5
+        steps["predict"]["seconds_per_document"] = 0.25
+        run = {"labels": labels, "train_docs": 100, "status": status, "steps": steps,
+               "quality": {"P@1": 90.0, "P@5": 61.25}}
+        if attended is not None:
+            run["attended_labels"] = attended
+        return run if status == "ok" else {"labels": labels, "train_docs": 100, "status": status}
+
+    record = {"git_commit": "abcdef0123", "settings": {"shortlist": "auto"},
+              "runs": [shape(9000, 2.0, attended=256), shape(30000, 0, status="timeout"),
+                       shape(1000, 1.0, attended=0)]}
+    lines = tables.scale_table([("s.json", record)]).splitlines()
+    assert len(lines) == 4  # header, rule, two finished shapes
+    first, second = ([c.strip() for c in line.split("|")[1:-1]] for line in lines[2:])
+    assert first[:3] == ["1,000", "100", "every label"]
+    assert second[:3] == ["9,000", "100", "shortlist 256"]
+    assert second[3:9] == ["4.0", "2.0", "2.0", "0.500", "4.0", "2"]  # tokenize + MI, ...
+    assert second[9:] == ["2.0", "0.250", "2.0", "2.0", "90.0 / 61.2", "`s.json` (abcdef0)"]
+    assert "30000 labels x 100 documents: timeout" in capsys.readouterr().err
 
 
 def test_bench_scale_precision_counts_hits_against_the_generator_label_ids():
