@@ -221,8 +221,16 @@ def _attention(run, record):
     return {"none": "every label", None: "its code's default"}.get(setting, str(setting))
 
 
+def _training_rate(train_step):
+    """Training seconds per document; marked † where the file's rate includes the validation
+    pass that ends the epoch (files written before bench_scale timed the batches alone)."""
+    rate = f"{train_step['seconds_per_document']:.3f}"
+    return rate if "batches_seconds" in train_step else rate + " †"
+
+
 def scale_table(records):
-    """The growth table of bench_scale.py records: one row per finished shape and file."""
+    """The growth table of bench_scale.py records: one row per finished shape and file
+    (training rates marked † include the epoch's validation pass over the carve)."""
     header = ["labels", "training docs", "attention", "tokenize + MI s", "L2R s", "head s",
               "training s/doc", "head's weight + rule s", "fit s", "fit peak GB",
               "`predict` s/doc", "`predict` peak GB", "`predict_proba` peak GB", "P@1 / P@5",
@@ -247,7 +255,7 @@ def scale_table(records):
             cells = [f"{run['labels']:,}", f"{run['train_docs']:,}", _attention(run, record),
                      f"{seconds('tokenize', 'mi'):.1f}", f"{seconds('ltr'):.1f}",
                      f"{seconds('evidence_head'):.1f}",
-                     f"{steps['train']['seconds_per_document']:.3f}",
+                     _training_rate(steps["train"]),
                      f"{seconds('evidence_scale', 'decision_rule'):.1f}",
                      f"{steps['fit_total']['seconds']:,.0f}", gb("fit_total"),
                      f"{steps['predict']['seconds_per_document']:.3f}", gb("predict"),

@@ -308,7 +308,12 @@ def test_bench_scale_times_every_step_of_a_tiny_shape(tmp_path):
     for name in ("tokenize", "mi", "ltr", "evidence_head", "encode", "train", "evidence_scale",
                  "decision_rule", "predict", "predict_topk", "predict_proba"):
         assert run["steps"][name]["seconds"] >= 0 and run["steps"][name]["peak_mb"] > 50, name
-    assert run["steps"]["train"]["documents"] == 108  # 2 batches of 64, 108 after the carve
+    train = run["steps"]["train"]
+    assert train["documents"] == 108  # 2 batches of 64, 108 after the carve
+    # the per-document rate counts the batches, not the validation pass that ends the epoch
+    assert 0 < train["batches_seconds"] <= train["seconds"]
+    assert train["validation_seconds"] > 0
+    assert train["seconds_per_document"] == pytest.approx(train["batches_seconds"] / 108)
     assert run["attended_labels"] == 8  # the shortlist the fitted model resolved
     # held-out ranking quality, so that the shortlist's cost in P@5 is measured with its speed
     assert set(run["quality"]) == {"P@1", "P@5"}
@@ -324,7 +329,7 @@ def test_tables_make_the_scale_growth_table_from_bench_scale_files(capsys):
         names = ("tokenize", "mi", "ltr", "evidence_head", "train", "evidence_scale",
                  "decision_rule", "fit_total", "predict", "predict_topk", "predict_proba")
         steps = {n: {"seconds": seconds, "peak_mb": 2048.0} for n in names}
-        steps["train"]["seconds_per_document"] = 0.5
+        steps["train"].update(seconds_per_document=0.5, batches_seconds=50.0)
         steps["predict"]["seconds_per_document"] = 0.25
         run = {"labels": labels, "train_docs": 100, "status": status, "steps": steps,
                "quality": {"P@1": 90.0, "P@5": 61.25}}
@@ -343,6 +348,10 @@ def test_tables_make_the_scale_growth_table_from_bench_scale_files(capsys):
     assert second[3:9] == ["4.0", "2.0", "2.0", "0.500", "4.0", "2"]  # tokenize + MI, ...
     assert second[9:] == ["2.0", "0.250", "2.0", "2.0", "90.0 / 61.2", "`s.json` (abcdef0)"]
     assert "30000 labels x 100 documents: timeout" in capsys.readouterr().err
+    # an older file's rate, which included the validation pass, is marked
+    del record["runs"][0]["steps"]["train"]["batches_seconds"]
+    row = tables.scale_table([("old.json", record)]).splitlines()[3]
+    assert row.split("|")[7].strip() == "0.500 †"
 
 
 def test_bench_scale_precision_counts_hits_against_the_generator_label_ids():
