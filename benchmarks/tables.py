@@ -228,44 +228,45 @@ def _training_rate(train_step):
     return rate if "batches_seconds" in train_step else rate + " †"
 
 
+def _scale_cells(name, run, record):
+    """The growth table's cells for one finished bench_scale.py run."""
+    steps = run["steps"]
+
+    def seconds(*names):
+        return f"{sum(steps[n]['seconds'] for n in names if n in steps):.1f}"
+
+    def gb(step_name):
+        return f"{steps[step_name]['peak_mb'] / 1024:.1f}"
+
+    quality = run.get("quality") or {}
+    return [f"{run['labels']:,}", f"{run['train_docs']:,}", _attention(run, record),
+            seconds("tokenize", "mi"), seconds("ltr"), seconds("evidence_head"),
+            _training_rate(steps["train"]), seconds("evidence_scale", "decision_rule"),
+            f"{steps['fit_total']['seconds']:,.0f}", gb("fit_total"),
+            f"{steps['predict']['seconds_per_document']:.3f}", gb("predict"),
+            gb("predict_proba"),
+            " / ".join(f"{quality[k]:.1f}" for k in ("P@1", "P@5") if k in quality) or "-",
+            f"`{name}` ({str(record.get('git_commit'))[:7]})"]
+
+
 def scale_table(records):
-    """The growth table of bench_scale.py records: one row per finished shape and file
-    (training rates marked † include the epoch's validation pass over the carve)."""
+    """The growth table of bench_scale.py records: one row per finished shape and file,
+    sorted by training documents then labels (training rates marked † include the epoch's
+    validation pass over the carve)."""
     header = ["labels", "training docs", "attention", "tokenize + MI s", "L2R s", "head s",
               "training s/doc", "head's weight + rule s", "fit s", "fit peak GB",
               "`predict` s/doc", "`predict` peak GB", "`predict_proba` peak GB", "P@1 / P@5",
               "source"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = []
     for name, record in records:
         for run in record["runs"]:
-            if run.get("status") != "ok":
+            if run.get("status") == "ok":
+                rows.append(((run["train_docs"], run["labels"]), _scale_cells(name, run, record)))
+            else:
                 print(f"{name}: {run['labels']} labels x {run['train_docs']} documents: "
                       f"{run.get('status')}, skipped", file=sys.stderr)
-                continue
-            steps = run["steps"]
-
-            def seconds(*names):
-                return sum(steps[n]["seconds"] for n in names if n in steps)
-
-            def gb(step_name):
-                return f"{steps[step_name]['peak_mb'] / 1024:.1f}"
-
-            quality = run.get("quality") or {}
-            cells = [f"{run['labels']:,}", f"{run['train_docs']:,}", _attention(run, record),
-                     f"{seconds('tokenize', 'mi'):.1f}", f"{seconds('ltr'):.1f}",
-                     f"{seconds('evidence_head'):.1f}",
-                     _training_rate(steps["train"]),
-                     f"{seconds('evidence_scale', 'decision_rule'):.1f}",
-                     f"{steps['fit_total']['seconds']:,.0f}", gb("fit_total"),
-                     f"{steps['predict']['seconds_per_document']:.3f}", gb("predict"),
-                     gb("predict_proba"),
-                     " / ".join(f"{quality[k]:.1f}" for k in ("P@1", "P@5") if k in quality)
-                     or "-",
-                     f"`{name}` ({str(record.get('git_commit'))[:7]})"]
-            rows.append(((run["train_docs"], run["labels"]), cells))
-    for _, cells in sorted(rows, key=lambda row: row[0]):
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for _, cells in sorted(rows, key=lambda r: r[0])]
     return "\n".join(lines)
 
 
