@@ -1310,12 +1310,24 @@ def test_the_shortlist_holds_the_true_labels_in_training_and_the_best_head_score
     best = torch.topk(head, 2, dim=1).indices
     np.testing.assert_array_equal(np.sort(clf.net_.shortlist(tokens, 2).numpy(), axis=1),
                                   np.sort(best.numpy(), axis=1))
-    # The default is off below 5,000 labels; saved and loaded with the model.
+    # The default is off for few labels; saved and loaded with the model.
     assert small_clf().fit(X, Y).shortlist_size_ == 0
     assert clf.predict_proba(X[:3]).shape == (3, N_LABELS)
     loaded = PlantClassifier.load(clf.save(tmp_path / "m"))
     assert loaded.shortlist_size_ == loaded.net_.shortlist_size == 2
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_the_automatic_shortlist_starts_above_a_thousand_labels():
+    from plantlearn._classifier import resolve_shortlist
+
+    assert resolve_shortlist("auto", 1000) == 0
+    assert resolve_shortlist("auto", 1001) == resolve_shortlist("auto", 1767) == 256
+    assert resolve_shortlist(None, 100_000) == 0
+    assert resolve_shortlist(256, 200) == 0  # as many candidates as labels: every label
+    assert resolve_shortlist(64, 1767) == 64
+    # Without the head or static scores nothing ranks candidates: "auto" attends every label.
+    assert resolve_shortlist("auto", 1767, can_rank=False) == 0
 
 
 def test_shortlisted_inference_batches_are_sized_by_the_candidates(data, monkeypatch):
