@@ -24,6 +24,12 @@ ablations it gives each variant minus full PLANT of the same seed.
 
 Figures are percentages, mean ± standard deviation over the seeds (no ± for a single run).
 
+``--ladder`` prints the ablation ladders of several datasets as one table instead, a column per
+dataset and a row per rung (P@1 / macro-F1 / rare-label macro-F1, mean over seeds)::
+
+    python benchmarks/tables.py --ladder benchmarks/results/ablation_*.json \
+        benchmarks/results/compare_{reuters,codiesp,goemotions}_*.json
+
 ``bench_scale.py`` files make one growth table instead: a row per shape and file, with the
 seconds of every stage of ``fit``, training and prediction time per document, peak memory and
 held-out precision.
@@ -207,6 +213,29 @@ def ablation_paired_table(records, reference="plant"):
     return "\n".join(lines)
 
 
+def _ladder_cell(row):
+    cells = [_pct(row, k).split(" ±")[0] for k in ("p@1", "macro_f1", "rare_macro_f1")]
+    return " / ".join(cells) + f" ({row['n_runs']})"
+
+
+def ladder_table(ladders):
+    """The ablation ladders of several datasets side by side: ``ladders`` maps a dataset name
+    to its records (ablation files with the compare files' full models, as for ``table``)."""
+    cells = defaultdict(dict)
+    for dataset, records in ladders.items():
+        grouped = defaultdict(list)
+        for (_, name, _), (r, _, _) in pooled_runs(records).items():
+            grouped[name].append(r)
+        for name, runs in grouped.items():
+            cells[name][dataset] = _ladder_cell(C.summarize(runs, [])[0])
+    datasets = list(ladders)
+    lines = ["| variant | " + " | ".join(datasets) + " |", "|" + "---|" * (len(datasets) + 1)]
+    for name in sorted(cells, key=lambda n: _sort_key((n,))):
+        lines.append("| " + " | ".join([name] + [cells[name].get(d, "-") for d in datasets])
+                     + " |")
+    return "\n".join(lines)
+
+
 def _is_scale_record(record):
     """Whether a JSON record comes from bench_scale.py (its runs time named steps)."""
     return "dataset" not in record and any("steps" in r for r in record["runs"])
@@ -281,6 +310,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", help="run_evidence.py JSON results")
+    ap.add_argument("--ladder", action="store_true",
+                    help="one table of the ablation ladders of every dataset given")
     args = ap.parse_args(argv)
     groups = defaultdict(list)
     scale = []
@@ -297,6 +328,13 @@ def main(argv=None):
         if command == "ablation":
             records[:0] = [(name, _as_ladder_rows(record))
                            for name, record in groups.get(("compare", dataset), [])]
+    if args.ladder:
+        ladders = {dataset: records for (command, dataset), records in sorted(groups.items())
+                   if command == "ablation"}
+        print("\n**The ablation ladder: P@1 / macro-F1 / rare-label macro-F1, mean over seeds "
+              "(runs)**\n")
+        print(ladder_table(ladders))
+        return 0
     for (command, dataset), records in sorted(groups.items()):
         print(f"\n**{command}, {dataset}**\n")
         print(table(records))

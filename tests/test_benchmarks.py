@@ -199,6 +199,26 @@ def test_tables_pool_seeds_split_over_files_of_the_same_code():
     assert cells[:3] == ["stateless", "2", "-5.0 ± 7.1 (0/2)"]  # P@1: -10 and 0 points
 
 
+def test_ladder_table_puts_each_dataset_in_its_own_column(tmp_path, capsys):
+    """``--ladder``: a row per rung, a column per dataset, the full models from compare files."""
+    tables = _import_tables()
+    import json
+    for name, p1 in (("toy", 0.70), ("other", 0.60)):
+        ladder = dict(_ablation_record("abc", [("plant_attention", 0, p1),
+                                               ("plant_attention", 1, p1 + 0.1)]),
+                      dataset={"name": name})
+        compare = dict(_ablation_record("abc", [("plant", 0, 0.80)]), command="compare",
+                       dataset={"name": name})
+        compare["runs"][0]["model"] = compare["runs"][0].pop("variant")
+        (tmp_path / f"a_{name}.json").write_text(json.dumps(ladder))
+        (tmp_path / f"c_{name}.json").write_text(json.dumps(compare))
+    tables.main(["--ladder", *map(str, sorted(tmp_path.glob("*.json")))])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert lines[0] == "| variant | other | toy |"
+    assert lines[2] == "| plant | 80.0 / 20.0 / - (1) | 80.0 / 20.0 / - (1) |"
+    assert lines[3] == "| plant_attention | 65.0 / 20.0 / - (2) | 75.0 / 20.0 / - (2) |"
+
+
 def test_runs_started_in_the_same_second_get_their_own_files(tmp_path):
     """Two jobs side by side must not share (and overwrite) a result file."""
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
