@@ -124,8 +124,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         document), its true labels added in training; the other labels get their output
         bias plus the head's term. This is how label-wise attention reaches very large label
         sets (AttentionXML, LightXML). "auto": 256 candidates when there are more than
-        1,000 labels (and a head or static scores to rank them), else every label. None:
-        every label.
+        1,000 labels (5,000 without the head, when only the static scores rank them), else
+        every label. None: every label.
     max_length : int, default=256
         Tokens per chunk.
     stateful : bool, default=True
@@ -427,7 +427,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         net = prepared.net
         net.shortlist_size = resolve_shortlist(
             self.shortlist, Y.shape[1],
-            can_rank=bool(net.evidence.n_pairs) or net.attention.has_static_scores)
+            ranker="head" if net.evidence.n_pairs else
+            "static" if net.attention.has_static_scores else None)
         # Steps 5-7 (training, the head's weight, the decision rule) on the carve's two parts.
         with clock("encode"):
             docs = self._encode(prepared.tokenizer, texts)
@@ -973,23 +974,31 @@ DENSE_DECISION_PAIRS = 20_000_000
 CALIBRATION_SAMPLE = 2_000_000
 
 #: Labels above which ``shortlist="auto"`` turns the shortlist on, and its size then. Chosen
-#: on CodiEsp-D's dev split (1,767 labels, three seeds): 256 candidates against every label
-#: gained P@1, P@5, macro-F1 and rare-label macro-F1 on every seed (+1.4, +1.3, +3.6, +4.0 on
-#: average) and cut the fit 6-8x, at -2.2 micro-F1 (within its seed spread); at 9,000
-#: synthetic labels ranking was level. Below 1,000 labels 256 candidates are a quarter or
-#: more of them and save little.
+#: on CodiEsp-D's dev split (1,767 labels, three seeds): 256 candidates by the head against
+#: every label gained P@1, P@5, macro-F1 and rare-label macro-F1 on every seed (+1.4, +1.3,
+#: +3.6, +4.0 on average) and cut the fit 6-8x, at -2.2 micro-F1 (within its seed spread); at
+#: 9,000 synthetic labels ranking was level. Below 1,000 labels 256 candidates are a quarter
+#: or more of them and save little.
 SHORTLIST_AUTO_LABELS = 1000
 SHORTLIST_AUTO_SIZE = 256
+#: Without the head, candidates come from the static L2R scores, a much weaker ranker: on
+#: CodiEsp-D's dev split the attention-only network shortlisted by them stayed at the
+#: label-prior floor (P@1 22; planted, without static scores, over every label: 82), so "auto"
+#: uses them only where attending every label is out of reach (the threshold before 1,000).
+SHORTLIST_AUTO_LABELS_STATIC = 5000
 
 
-def resolve_shortlist(shortlist, n_labels, *, can_rank=True):
+def resolve_shortlist(shortlist, n_labels, *, ranker="head"):
     """Candidate labels per document for a ``shortlist`` parameter (0: every label).
 
-    ``can_rank``: the network has cheap evidence to pick candidates by (the head or the static
-    scores); without it "auto" attends every label, an explicit size is refused when used.
+    ``ranker``: what picks the candidates: ``"head"`` (the evidence head), ``"static"`` (the
+    static L2R scores) or None (nothing: "auto" attends every label; an explicit size is
+    refused when used).
     """
     if shortlist is None:
         return 0
     if shortlist == "auto":
-        return SHORTLIST_AUTO_SIZE if can_rank and n_labels > SHORTLIST_AUTO_LABELS else 0
+        threshold = {"head": SHORTLIST_AUTO_LABELS,
+                     "static": SHORTLIST_AUTO_LABELS_STATIC}.get(ranker)
+        return SHORTLIST_AUTO_SIZE if threshold is not None and n_labels > threshold else 0
     return 0 if shortlist >= n_labels else int(shortlist)

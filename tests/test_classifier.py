@@ -1327,7 +1327,10 @@ def test_the_automatic_shortlist_starts_above_a_thousand_labels():
     assert resolve_shortlist(256, 200) == 0  # as many candidates as labels: every label
     assert resolve_shortlist(64, 1767) == 64
     # Without the head or static scores nothing ranks candidates: "auto" attends every label.
-    assert resolve_shortlist("auto", 1767, can_rank=False) == 0
+    assert resolve_shortlist("auto", 1767, ranker=None) == 0
+    # The static scores alone are a weak ranker: "auto" trusts them only above 5,000 labels.
+    assert resolve_shortlist("auto", 1767, ranker="static") == 0
+    assert resolve_shortlist("auto", 9000, ranker="static") == 256
 
 
 def test_shortlisted_inference_batches_are_sized_by_the_candidates(data, monkeypatch):
