@@ -27,8 +27,11 @@ Figures are percentages, mean ± standard deviation over the seeds (no ± for a 
 ``--ladder`` prints the ablation ladders of several datasets as one table instead, a column per
 dataset and a row per rung (P@1 / macro-F1 / rare-label macro-F1, mean over seeds)::
 
-    python benchmarks/tables.py --ladder benchmarks/results/ablation_*.json \
-        benchmarks/results/compare_{reuters,codiesp,goemotions}_*.json
+    python benchmarks/tables.py --ladder benchmarks/results/ablation_{reuters,codiesp}_2026*.json \
+        benchmarks/results/compare_{reuters_20261203-031215,codiesp_20261203-163314}.json
+
+Give each dataset's files explicitly: a broader glob would take in runs of other encoders or
+older defaults, and the last file given decides a row.
 
 ``bench_scale.py`` files make one growth table instead: a row per shape and file, with the
 seconds of every stage of ``fit``, training and prediction time per document, peak memory and
@@ -54,12 +57,12 @@ ORDER = ("plant", "plant_no_static", "plant_attention", "plant_attention_no_stat
          "linear_svc", "lml_thresholding", "lml_1vsrest", "lml_bigru_lwan", "prior")
 
 
-def _pct(row, key):
+def _pct(row, key, spread=True):
     value = row.get(key)
     if value is None:
         return "-"
     std = row.get(f"{key}_std")
-    if row.get("n_runs", 1) > 1 and std is not None:
+    if spread and row.get("n_runs", 1) > 1 and std is not None:
         return f"{100 * value:.1f} ± {100 * std:.1f}"
     return f"{100 * value:.1f}"
 
@@ -214,7 +217,7 @@ def ablation_paired_table(records, reference="plant"):
 
 
 def _ladder_cell(row):
-    cells = [_pct(row, k).split(" ±")[0] for k in ("p@1", "macro_f1", "rare_macro_f1")]
+    cells = [_pct(row, k, spread=False) for k in ("p@1", "macro_f1", "rare_macro_f1")]
     return " / ".join(cells) + f" ({row['n_runs']})"
 
 

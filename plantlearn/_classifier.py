@@ -424,11 +424,8 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 checkpoint.save_prepared(prepared)
             prepared = dist.broadcast(prepared)
 
-        net = prepared.net
-        net.shortlist_size = resolve_shortlist(
-            self.shortlist, Y.shape[1],
-            ranker="head" if net.evidence.n_pairs else
-            "static" if net.attention.has_static_scores else None)
+        prepared.net.shortlist_size = resolve_shortlist(
+            self.shortlist, Y.shape[1], ranker=prepared.net.candidate_ranker)
         # Steps 5-7 (training, the head's weight, the decision rule) on the carve's two parts.
         with clock("encode"):
             docs = self._encode(prepared.tokenizer, texts)

@@ -365,6 +365,16 @@ class PlantNet(nn.Module):
         y = torch.einsum("nlt,ntl->nl", e, values)
         return m, e.sum(dim=-1), y
 
+    @property
+    def candidate_ranker(self):
+        """What picks a shortlist's candidates: ``"head"`` (the evidence head's score),
+        ``"static"`` (the L2R score of the document) or None (nothing can)."""
+        if self.evidence.n_pairs:
+            return "head"
+        if self.attention.has_static_scores:
+            return "static"
+        return None
+
     def shortlist(self, tokens, size, targets=None):
         """Each document's candidate labels (n, K): its ``size`` best labels by cheap linear
         evidence, and in training its true labels (``targets``, (n, L) 0/1) besides.
@@ -373,10 +383,11 @@ class PlantNet(nn.Module):
         score of the document (the mean static score ``u_t . v_l + b_t`` of its words).
         """
         L = self.attention.queries.shape[0]
+        ranker = self.candidate_ranker
         with torch.no_grad():
-            if self.evidence.n_pairs:
+            if ranker == "head":
                 scores = self.evidence(tokens)
-            elif self.attention.has_static_scores:
+            elif ranker == "static":
                 att = self.attention
                 flat = tokens.reshape(tokens.shape[0], -1)
                 known = (flat > _UNK_ID).float()
