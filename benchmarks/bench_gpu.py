@@ -11,14 +11,16 @@ included), then reports: fit seconds on each device and the ratio, predict
 seconds, P@1 / P@5 on the test split for both, the largest difference between
 the CPU model's and the GPU model's test probabilities, and the agreement of
 their top-1 labels. It also predicts with the GPU-fitted model after moving it
-to the CPU through a pickle round trip (a GPU-fitted model must load on a
-CPU-only machine). Exits with status 1 when CUDA is unavailable.
+to the CPU, through a pickle round trip and through save() / load(device="cpu"):
+a GPU-fitted model must load on a CPU-only machine and score the same there.
+Exits with status 1 when CUDA is unavailable.
 """
 
 import argparse
 import os
 import pickle
 import platform
+import tempfile
 import time
 
 import numpy as np
@@ -74,6 +76,13 @@ def main(argv=None):
     proba_moved = restored.predict_proba(test.data[:200])
     print(f"GPU-fitted model predicting on CPU after pickling: max |diff| vs GPU "
           f"{np.abs(proba_moved - gpu['proba'][:200]).max():.2e}")
+    # ... and through save() / load() onto the CPU, the way a user ships a model.
+    with tempfile.TemporaryDirectory() as tmp:
+        gpu["clf"].save(os.path.join(tmp, "model"))
+        loaded = PlantClassifier.load(os.path.join(tmp, "model"), device="cpu")
+        proba_loaded = loaded.predict_proba(test.data[:200])
+    print(f"GPU-fitted model saved and loaded on CPU: max |diff| vs GPU "
+          f"{np.abs(proba_loaded - gpu['proba'][:200]).max():.2e}")
     if "cpu" in results:
         cpu = results["cpu"]
         agree = np.mean(gpu["proba"].argmax(1) == cpu["proba"].argmax(1))

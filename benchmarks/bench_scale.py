@@ -122,7 +122,8 @@ def child(spec):
             epoch_times["validation"] = time.perf_counter() - epoch_times["last_batch"]
 
     clf = PlantClassifier(max_iter=1, random_state=0, callbacks=[Budget()],
-                          mi=MIInitializer(), ltr=LTRPretrainer(random_state=0))
+                          mi=MIInitializer(), ltr=LTRPretrainer(random_state=0),
+                          device=spec.get("device", "auto"), n_jobs=spec.get("n_jobs"))
     if spec.get("shortlist") != "auto":  # code without the option has no parameter to set
         clf.set_params(shortlist=None if spec["shortlist"] == "none" else int(spec["shortlist"]))
     t_fit = time.perf_counter()
@@ -164,7 +165,12 @@ def child(spec):
             print(f"  held-out {quality}", flush=True)
         del out
     sampler.stop()
-    print("RESULT " + json.dumps({"steps": steps, "quality": quality,
+    device = spec.get("device", "auto")  # where training ran: "auto" as the classifier reads it
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    print("RESULT " + json.dumps({"steps": steps, "quality": quality, "device": str(device),
+                                  "device_name": (torch.cuda.get_device_name(0)
+                                                  if str(device).startswith("cuda") else None),
                                   "n_pairs_head": int(clf.net_.evidence.n_pairs),
                                   # labels attended per document (0: every label)
                                   "attended_labels": int(clf.net_.shortlist_size),
@@ -186,19 +192,32 @@ def precision_at(top_columns, classes, Y_true, ks):
 
 
 def run_shape(spec, timeout):
+    """Run one shape in a child process, echoing its step lines as they come (a long shape
+    shows its progress, and a shape stopped by the timeout still leaves its steps in the log)."""
     cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
     env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
     t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "wall_seconds": time.perf_counter() - t0}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode == 3:
-        return {"status": "memory limit", "log": proc.stdout[-2000:]}
-    if proc.returncode != 0 or not lines:
-        return {"status": "error", "returncode": proc.returncode,
-                "log": (proc.stdout + proc.stderr)[-3000:]}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if not line.startswith("RESULT "):
+            print(line, end="", flush=True)
+    returncode = proc.wait()
+    timed_out = not timer.is_alive()
+    timer.cancel()
+    log = "".join(output)
+    if timed_out:
+        return {"status": "timeout", "wall_seconds": time.perf_counter() - t0,
+                "log": log[-3000:]}
+    lines = [line for line in output if line.startswith("RESULT ")]
+    if returncode == 3:
+        return {"status": "memory limit", "log": log[-2000:]}
+    if returncode != 0 or not lines:
+        return {"status": "error", "returncode": returncode, "log": log[-3000:]}
     return {"status": "ok", **json.loads(lines[-1][len("RESULT "):]),
             "wall_seconds": time.perf_counter() - t0}
 
@@ -213,6 +232,10 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=10,
                    help="training batches measured (one epoch cut short); 0: the whole epoch")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto",
+                   help="PlantClassifier's device: auto (CUDA when present), cpu or cuda")
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="PlantClassifier's n_jobs (the evidence head's per-label fits)")
     p.add_argument("--shortlist", default="auto",
                    help="PlantClassifier's shortlist: auto (its default), none (every label) or K")
     p.add_argument("--memory-limit-gb", type=float, default=20.0)
@@ -230,7 +253,7 @@ def main(argv=None):
             spec = {"labels": n_labels, "train_docs": n_docs, "predict_docs": args.predict_docs,
                     "doc_words": args.doc_words, "vocab": args.vocab, "batches": args.batches,
                     "threads": args.threads, "memory_limit_gb": args.memory_limit_gb,
-                    "shortlist": args.shortlist}
+                    "shortlist": args.shortlist, "device": args.device, "n_jobs": args.n_jobs}
             print(f"{n_labels} labels, {n_docs} training documents ...", flush=True)
             result = run_shape(spec, args.timeout_min * 60)
             record["runs"].append({**spec, **result})
