@@ -311,6 +311,32 @@ def plant_attention(attention, token_factors, label_factors, token_bias, *, plan
         attention.set_static_scores(token_factors, label_factors, bias)
 
 
+def top_labels(scores, k):
+    """The ``k`` best-scoring labels of each row of ``scores`` (n, L), ties at the k-th value
+    going to the lowest label indices.
+
+    ``torch.topk`` breaks ties one way on the CPU and another on CUDA, and ties at a shortlist's
+    boundary are common (a label none of whose words is in the document scores its bias, and
+    rare labels share biases: 28% of CodiEsp-D's dev documents tie at the 256th candidate).
+    Which tied label gets attention changed a GPU-fitted model's probabilities by up to 0.29
+    between predicting on the GPU and on the CPU; a fixed rule makes them the same labels
+    everywhere. Only rows with more labels at the k-th value than places pay for the rule.
+    """
+    top = torch.topk(scores, k, dim=1)
+    kth = top.values[:, -1:]
+    crowded = (scores >= kth).sum(dim=1) > k
+    if not bool(crowded.any()):
+        return top.indices
+    rows = crowded.nonzero().squeeze(1)
+    s, v = scores[rows], kth[rows]
+    above, tied = s > v, s == v
+    places_left = k - above.sum(dim=1, keepdim=True)
+    take = above | (tied & (torch.cumsum(tied, dim=1) <= places_left))
+    indices = top.indices.clone()
+    indices[rows] = take.nonzero()[:, 1].view(rows.numel(), k)  # k per row, in label order
+    return indices
+
+
 class PlantNet(nn.Module):
     """Embeddings -> encoder -> planted label-wise attention -> per-label logits.
 
@@ -401,8 +427,7 @@ class PlantNet(nn.Module):
             if targets is not None:
                 scores = scores + 1e6 * targets  # true labels always among the candidates
                 extra = int(targets.sum(dim=1).max().item()) if targets.numel() else 0
-            k = min(L, size + extra)
-            return torch.topk(scores, k, dim=1).indices
+            return top_labels(scores, min(L, size + extra))
 
     def forward(self, tokens, *, return_attention=False, return_parts=False, with_evidence=True,
                 candidates=None, targets=None):

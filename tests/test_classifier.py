@@ -1318,6 +1318,33 @@ def test_the_shortlist_holds_the_true_labels_in_training_and_the_best_head_score
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
+def test_shortlist_ties_go_to_the_lowest_label_indices():
+    """Ties at the k-th score are broken by label index, not by torch.topk (whose choice
+    differs between CPU and CUDA): the same candidates on every device."""
+    from plantlearn._nn import top_labels
+
+    scores = torch.tensor([[0.0, 5.0, 1.0, 1.0, 1.0, 1.0],   # 1 wins, then 2 of four tied
+                           [3.0, 2.0, 1.0, 0.0, -1.0, -2.0],  # no tie: plain top-k
+                           [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])   # all tied
+    picked = top_labels(scores, 3)
+    assert [sorted(row) for row in picked.tolist()] == [[1, 2, 3], [0, 1, 2], [0, 1, 2]]
+    # Reversing the columns reverses which tied labels win: the rule is the index, not chance.
+    flipped = top_labels(scores.flip(1), 3)
+    assert sorted(flipped[0].tolist()) == [0, 1, 4]
+    big = torch.randint(0, 4, (50, 300)).float()  # many ties at every boundary
+    for k in (1, 17, 300):
+        got = top_labels(big, k)
+        kth = torch.topk(big, k, dim=1).values[:, -1:]
+        assert got.shape == (50, k)
+        assert bool((big.gather(1, got) >= kth).all())  # a top-k set of scores
+        assert all(len(set(row)) == k for row in got.tolist())
+        # among the tied, the lowest indices
+        for row, chosen, v in zip(big, got, kth[:, 0]):
+            tied = torch.nonzero(row == v).squeeze(1).tolist()
+            chosen_tied = sorted(c for c in chosen.tolist() if row[c] == v)
+            assert chosen_tied == tied[:len(chosen_tied)]
+
+
 def test_the_automatic_shortlist_starts_above_a_thousand_labels():
     from plantlearn._classifier import resolve_shortlist
 
