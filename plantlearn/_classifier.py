@@ -164,7 +164,9 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         ``classes_``, explanations, reports and saved models show names; with label lists
         they fix the label space and its order (labels outside it are an error).
     mixed_precision : bool, default=True
-        bfloat16 autocast on CUDA (the attention softmax stays float32).
+        bfloat16 autocast on CUDA while training (the attention softmax stays float32).
+        Predictions, validation scores and explanations always run in float32, so a model
+        scores the same on the GPU as on the CPU.
     warm_start : bool, default=False
         Continue training the fitted (or loaded) network on the next ``fit`` (same labels;
         stage 1 and the evidence head are kept as they are, the head's weight and the
@@ -556,8 +558,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
             head.scale.fill_(1.0)  # nothing to choose it on
             return 1.0
         parts = iterate_logits(net, val_docs, batch_size=self.batch_size * 2,
-                               max_length=self.max_length, device=device,
-                               mixed_precision=self.mixed_precision, return_parts=True)
+                               max_length=self.max_length, device=device, return_parts=True)
         scale, _ = best_evidence_scale(parts, Y_val)
         head.scale.fill_(scale)
         return scale
@@ -572,8 +573,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
                 offsets, per_document=max(50, int(np.ceil(10 * cardinality))),
                 sample_rate=min(1.0, CALIBRATION_SAMPLE / (len(val_docs) * n_labels)))
             for idx, logits in iterate_logits(net, val_docs, batch_size=self.batch_size * 2,
-                                              max_length=self.max_length, device=device,
-                                              mixed_precision=self.mixed_precision):
+                                              max_length=self.max_length, device=device):
                 pairs.add(idx, logits.numpy(), Y_val[idx])
             return fit_decision_rule_from_pairs(pairs, len(val_docs), n_labels,
                                                 threshold=self.threshold,
@@ -581,8 +581,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         logits = None
         if val_docs and Y_val.nnz:
             logits = predict_logits(net, val_docs, batch_size=self.batch_size * 2,
-                                    max_length=self.max_length, device=device,
-                                    mixed_precision=self.mixed_precision)
+                                    max_length=self.max_length, device=device)
         return fit_decision_rule(logits, Y_val, threshold=self.threshold, offsets=offsets,
                                  training_cardinality=cardinality)
 
@@ -648,7 +647,7 @@ class PlantClassifier(ClassifierMixin, BaseEstimator):
         try:
             yield from iterate_logits(
                 self.net_, self._encode(self.tokenizer_, texts), batch_size=self.batch_size * 2,
-                max_length=self.max_length, device=device, mixed_precision=self.mixed_precision)
+                max_length=self.max_length, device=device)
         finally:
             self.net_.cpu()
 

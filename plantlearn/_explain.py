@@ -25,7 +25,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._batches import collate
 from ._tokenize import UNK_ID
-from ._train import autocast
 from ._validation import check_texts, resolve_device
 
 __all__ = ["explain", "explain_html"]
@@ -140,17 +139,15 @@ def _analyse(clf, texts, top_labels):
                 # token c * max_length + i of the document.
                 chunked = [[d["ids"][s:s + m] for s in range(0, d["ids"].size, m)] for d in batch]
                 tokens = collate(chunked, m).to(device)
-                with autocast(device, clf.mixed_precision):
-                    attention, evidence = net(tokens, return_parts=True)
+                attention, evidence = net(tokens, return_parts=True)
                 attention = attention.float().cpu().numpy().astype(np.float64)
                 evidence = evidence.float().cpu().numpy().astype(np.float64) * scale
                 logits = (attention + evidence).astype(np.float32)
                 top = np.argsort(-logits, axis=1, kind="stable")[:, :top_labels]
                 # The attention weights of the explained labels only (memory: top_labels
                 # rows per document, whatever the number of labels).
-                with autocast(device, clf.mixed_precision):
-                    _, weights = net(tokens, return_attention=True,
-                                     candidates=torch.as_tensor(top, device=device))
+                _, weights = net(tokens, return_attention=True,
+                                 candidates=torch.as_tensor(top, device=device))
                 for b, d in enumerate(batch):
                     labels = top[b]
                     w = np.zeros((labels.size, d["ids"].size), dtype=np.float64)

@@ -210,7 +210,7 @@ class Trainer:
         chosen once, after training: a frozen head cannot change from epoch to epoch)."""
         batches = iterate_logits(self.net, self.val_docs, batch_size=self.config.batch_size * 2,
                                  max_length=self.config.max_length, device=self.device,
-                                 mixed_precision=self.config.mixed_precision, with_evidence=False)
+                                 with_evidence=False)
         return ranking_ndcg(batches, self.Y_val, k=5)
 
     # ----------------------------------------------------------- checkpoints
@@ -282,9 +282,14 @@ def inference_batch_size(batch_size, n_labels, max_length):
                                                                            * max_length))))
 
 
-def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True,
-                   return_parts=False, with_evidence=True):
+def iterate_logits(net, docs, *, batch_size, max_length, device, return_parts=False,
+                   with_evidence=True):
     """Yield ``(indices, logits)`` batch by batch (float32 tensors on the CPU), in length order.
+
+    Always in float32, also where training runs under bfloat16 autocast: on CodiEsp-D, bf16
+    inference moved a GPU-fitted model's probabilities by up to 0.31 from the same model's
+    on the CPU (float32 on both: 0.01), so predictions, validation scores and the decision
+    rule tuned on them would depend on the device.
 
     With ``return_parts`` the second item is the pair (attention-path logits, evidence-head
     term) of ``PlantNet.forward(..., return_parts=True)``; with ``with_evidence=False`` the
@@ -301,9 +306,8 @@ def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision
     with torch.no_grad():
         for idx in length_batches(doc_lengths(docs), batch_size):
             tokens = collate([docs[i] for i in idx], max_length).to(device)
-            with autocast(device, mixed_precision):
-                out = net(tokens, return_parts=return_parts or not with_evidence,
-                          with_evidence=with_evidence)
+            out = net(tokens, return_parts=return_parts or not with_evidence,
+                      with_evidence=with_evidence)
             if return_parts:
                 yield idx, tuple(part.float().cpu() for part in out)
             elif not with_evidence:
@@ -312,12 +316,12 @@ def iterate_logits(net, docs, *, batch_size, max_length, device, mixed_precision
                 yield idx, out.float().cpu()
 
 
-def predict_logits(net, docs, *, batch_size, max_length, device, mixed_precision=True):
+def predict_logits(net, docs, *, batch_size, max_length, device):
     """Logits (n_docs, n_labels) as a dense float32 array, in input order."""
     n_labels = net.attention.queries.shape[0]
     out = np.zeros((len(docs), n_labels), dtype=np.float32)
     for idx, logits in iterate_logits(net, docs, batch_size=batch_size, max_length=max_length,
-                                      device=device, mixed_precision=mixed_precision):
+                                      device=device):
         out[idx] = logits.numpy()
     return out
 

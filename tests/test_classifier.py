@@ -1050,6 +1050,20 @@ def test_cuda_mixed_precision_fit_is_finite(data):
     assert np.all(np.isfinite(model.loss_curve_))
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("shortlist", [None, 2])
+def test_a_bf16_trained_model_predicts_the_same_on_gpu_and_cpu(data, monkeypatch, shortlist):
+    """bfloat16 is for training only: predictions run in float32 and shortlist ties are broken
+    by label index, so the device a model predicts on does not change its scores."""
+    X, Y = data
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    model = small_clf(device="cuda", mixed_precision=True, shortlist=shortlist).fit(X, Y)
+    on_gpu = model.predict_proba(X)
+    np.testing.assert_allclose(model.set_params(device="cpu").predict_proba(X), on_gpu,
+                               atol=1e-4)
+
+
 @pytest.mark.parametrize("min_docs, expected_epochs", [(50, 4), (1, 2)])
 def test_early_stopping_needs_a_validation_split_it_can_trust(data, monkeypatch, min_docs,
                                                                expected_epochs):
