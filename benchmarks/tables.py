@@ -253,10 +253,15 @@ def _attention(run, record):
     return {"none": "every label", None: "its code's default"}.get(setting, str(setting))
 
 
+def _per_document(seconds):
+    """Seconds per document to the millisecond; sub-millisecond rates (a GPU's) to 0.1 ms."""
+    return f"{seconds:.3f}" if seconds >= 0.01 else f"{seconds:.4f}"
+
+
 def _training_rate(train_step):
     """Training seconds per document; marked † where the file's rate includes the validation
     pass that ends the epoch (files written before bench_scale timed the batches alone)."""
-    rate = f"{train_step['seconds_per_document']:.3f}"
+    rate = _per_document(train_step["seconds_per_document"])
     return rate if "batches_seconds" in train_step else rate + " †"
 
 
@@ -275,10 +280,19 @@ def _scale_cells(name, run, record):
             seconds("tokenize", "mi"), seconds("ltr"), seconds("evidence_head"),
             _training_rate(steps["train"]), seconds("evidence_scale", "decision_rule"),
             f"{steps['fit_total']['seconds']:,.0f}", gb("fit_total"),
-            f"{steps['predict']['seconds_per_document']:.3f}", gb("predict"),
+            _per_document(steps["predict"]["seconds_per_document"]), gb("predict"),
             gb("predict_proba"),
             " / ".join(f"{quality[k]:.1f}" for k in ("P@1", "P@5") if k in quality) or "-",
-            f"`{name}` ({str(record.get('git_commit'))[:7]})"]
+            f"`{name}` ({str(record.get('git_commit'))[:7]}{_scale_machine(run, record)})"]
+
+
+def _scale_machine(run, record):
+    """The source cell's note of a run that was not on this project's one-thread CPU setup:
+    the GPU it trained on, and the cores its CPU steps had."""
+    if not run.get("device_name"):
+        return ""
+    cores = (record.get("machine") or {}).get("cpu_count")
+    return f", {run['device_name']}" + (f", {cores} cores" if cores else "")
 
 
 def scale_table(records):

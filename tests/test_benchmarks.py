@@ -372,6 +372,11 @@ def test_tables_make_the_scale_growth_table_from_bench_scale_files(capsys):
     del record["runs"][0]["steps"]["train"]["batches_seconds"]
     row = tables.scale_table([("old.json", record)]).splitlines()[3]
     assert row.split("|")[7].strip() == "0.500 †"
+    # a run trained on a GPU names it, and the cores its CPU steps had
+    record["runs"][0]["device_name"] = "NVIDIA H200"
+    record["machine"] = {"cpu_count": 16}
+    row = tables.scale_table([("gpu.json", record)]).splitlines()[3]
+    assert row.split("|")[-2].strip() == "`gpu.json` (abcdef0, NVIDIA H200, 16 cores)"
 
 
 def test_bench_scale_precision_counts_hits_against_the_generator_label_ids():
