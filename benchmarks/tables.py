@@ -28,7 +28,7 @@ Figures are percentages, mean ± standard deviation over the seeds (no ± for a 
 dataset and a row per rung (P@1 / macro-F1 / rare-label macro-F1, mean over seeds)::
 
     python benchmarks/tables.py --ladder benchmarks/results/ablation_{reuters,codiesp}_2026*.json \
-        benchmarks/results/compare_{reuters_20261203-031215,codiesp_20261203-163314}.json
+        benchmarks/results/compare_{reuters_20261203-031215,codiesp_20261204-163644}.json
 
 Give each dataset's files explicitly: a broader glob would take in runs of other encoders or
 older defaults, and the last file given decides a row.
