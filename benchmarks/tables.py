@@ -35,7 +35,13 @@ older defaults, and the last file given decides a row.
 
 ``bench_scale.py`` files make one growth table instead: a row per shape and file, with the
 seconds of every stage of ``fit``, training and prediction time per document, peak memory and
-held-out precision.
+held-out precision. ``calibration.py`` and ``bench_distributed.py`` files make their own tables.
+
+``--encoders`` sets PLANT and its control on each text encoder (``--set encoder=...``) beside
+the default BiGRU's runs, a row per dataset, training size and setup::
+
+    python benchmarks/tables.py --encoders benchmarks/results/*_minilm_2026*.json \
+        benchmarks/results/compare_codiesp_20261204-163644.json
 """
 
 import argparse
@@ -97,14 +103,15 @@ def _row_name(run):
     return run.get("variant") or run["model"]
 
 
-def _signature(record):
-    """Code and model settings of a record: runs pool across files only when these agree."""
+def _signature(record, any_commit=False):
+    """Code and model settings of a record: runs pool across files only when these agree
+    (with ``any_commit``, the settings alone)."""
     settings = record.get("settings", {})
-    return (record.get("git_commit"), record.get("git_dirty"),
-            json.dumps(settings.get("plant_params"), sort_keys=True))
+    code = (None, None) if any_commit else (record.get("git_commit"), record.get("git_dirty"))
+    return code + (json.dumps(settings.get("plant_params"), sort_keys=True),)
 
 
-def pooled_runs(records):
+def pooled_runs(records, any_commit=False):
     """Finished runs of all records, one per (fraction, model or variant, seed).
 
     Runs of one experiment may be split over files (seeds run side by side, each in its own
@@ -112,7 +119,9 @@ def pooled_runs(records):
     of the same commit and model settings. For each row the last file given decides which
     files those are; files of other code or settings are left out of that row (a comparator
     rerun elsewhere, or an older run of the same model, replaces instead of mixing in). A run
-    repeated with the same seed is taken from the later file.
+    repeated with the same seed is taken from the later file. ``any_commit`` pools files of
+    the same settings whatever their commit: only for commits whose differences leave the
+    measured code path alone, and the docs must say so.
     """
     by_row = defaultdict(list)
     for name, record in records:
@@ -121,9 +130,9 @@ def pooled_runs(records):
                 by_row[(r.get("fraction"), _row_name(r))].append((r, name, record))
     pooled = {}
     for (fraction, row_name), entries in by_row.items():
-        keep = _signature(entries[-1][2])
+        keep = _signature(entries[-1][2], any_commit)
         for r, name, record in entries:
-            if _signature(record) == keep:
+            if _signature(record, any_commit) == keep:
                 pooled[(fraction, row_name, r["seed"])] = (r, name, record)
     return pooled
 
@@ -316,6 +325,116 @@ def scale_table(records):
     return "\n".join(lines)
 
 
+def _encoder_name(record):
+    """The text encoder a record's PLANT runs used: the model folder's name (its parent's when
+    the folder is a package's ``model``), or the default BiGRU."""
+    encoder = (record.get("settings", {}).get("plant_params") or {}).get("encoder")
+    if not encoder:
+        return "BiGRU"
+    path = Path(str(encoder))
+    return path.parent.name if path.name == "model" and path.parent.name else path.name
+
+
+def _start_and_setup(row_name):
+    """('planted' or 'random start', the rest of the model) of a PLANT model or ladder rung."""
+    start, _, setup = row_name.partition("_")
+    return ("planted" if start == "plant" else "random start"), setup or "default"
+
+
+def encoder_table(records, any_commit=False):
+    """PLANT and its control on each text encoder, side by side: a row per dataset, training
+    size and model setup, for each encoder the planted and random-start P@1 / macro-F1
+    (mean ± sd over seeds) and the mean fit seconds of both starts. Learning-curve, compare
+    and ablation files may be mixed; runs pool per encoder, command and dataset."""
+    groups = defaultdict(list)
+    for name, record in records:
+        groups[(_encoder_name(record), record["command"], record["dataset"]["name"])].append(
+            (name, record))
+    encoders = list(dict.fromkeys(e for e, _, _ in groups))
+    cells = defaultdict(dict)
+    for (encoder, _, dataset), group in groups.items():
+        by_row = defaultdict(list)
+        for (_, row_name, _), (r, _, _) in pooled_runs(group, any_commit).items():
+            if row_name.startswith(("plant", "control")):
+                by_row[(dataset, r["n_train_docs"], *_start_and_setup(row_name))].append(r)
+        for (dataset, docs, start, setup), runs in by_row.items():
+            cells[(dataset, docs, setup)][(encoder, start)] = runs
+    header = ["dataset", "training docs", "model"]
+    header += [f"{e} {start}" for e in encoders for start in ("planted", "random start")]
+    header += ["fit s, " + " / ".join(encoders)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key in sorted(cells, key=lambda k: (k[2] != "default", k[0], k[1], k[2])):
+        row = [key[0], f"{key[1]:,}", key[2]]
+        fits = []
+        for e in encoders:
+            both = []
+            for start in ("planted", "random start"):
+                runs = cells[key].get((e, start))
+                if not runs:
+                    row.append("-")
+                    continue
+                both += runs
+                summary = C.summarize(runs, [])[0]
+                row.append(f"{_pct(summary, 'p@1')} / {_pct(summary, 'macro_f1')} "
+                           f"({summary['n_runs']})")
+            fits.append(f"{statistics.mean(r['fit_seconds'] for r in both):.0f}" if both else "-")
+        lines.append("| " + " | ".join(row + [" / ".join(fits)]) + " |")
+    return "\n".join(lines)
+
+
+def _is_calibration_record(record):
+    return any("ece" in r for r in record.get("runs") or ())
+
+
+def calibration_table(records):
+    """calibration.py records: a row per dataset and seed with the expected calibration error
+    of ``predict_proba`` and of the logits' sigmoid (all pairs; pairs given >= 0.01), the
+    micro / macro-F1 of each decision rule, and P@1 ranked by the logits and by probability."""
+    header = ["dataset", "seed", "dev docs", "ECE `predict_proba`", "ECE sigmoid",
+              "same, pairs >= 0.01: calibrated", "sigmoid", "`predict` micro / macro-F1",
+              "sigmoid >= 0.5", "one isotonic cut >= 0.5", "P@1 by logits / by proba",
+              "source"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, record in records:
+        for run in record["runs"]:
+            ece, rules, ranking = run["ece"], list(run["rules"].values()), run["ranking"]
+            cells = [record["dataset"], str(run["seed"]), f"{run['n_dev']:,}"]
+            cells += [f"{100 * ece[k]:.2f}" for k in ("calibrated", "raw_sigmoid")]
+            cells += [f"{100 * ece[k]:.1f}" for k in ("calibrated_01", "raw_sigmoid_01")]
+            cells += [f"{100 * rule['micro_f1']:.1f} / {100 * rule['macro_f1']:.1f}"
+                      for rule in rules]
+            cells.append(f"{100 * ranking['decision_function']['1']:.1f} / "
+                         f"{100 * ranking['predict_proba']['1']:.1f}")
+            cells.append(f"`{name}` ({str(record.get('git_commit'))[:7]})")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _is_distributed_record(record):
+    return "train_speedup" in record
+
+
+def distributed_table(records):
+    """bench_distributed.py records: one process against N on the same corpus."""
+    header = ["corpus", "processes", "training, 1 process (s)", "N processes (s)", "speed-up",
+              "whole fit 1 / N (s)", "max weight difference", "max probability difference",
+              "ranks identical", "source"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, r in records:
+        s = r["settings"]
+        low, high = s["length"]
+        corpus = (f"{s['docs']:,} documents of {low}-{high} words, {s['labels']} labels, "
+                  f"{s['epochs']} epoch{'s' if s['epochs'] > 1 else ''}")
+        n = r["processes"]
+        cells = [corpus, str(n), f"{r['train_seconds_one_process']:.1f}",
+                 f"{r[f'train_seconds_{n}_processes']:.1f}", f"**{r['train_speedup']:.2f}x**",
+                 f"{r['fit_seconds_one_process']:.1f} / {r[f'fit_seconds_{n}_processes']:.1f}",
+                 f"{r['max_weight_difference']:.1e}", f"{r['max_probability_difference']:.1e}",
+                 str(r["ranks_identical"]), f"`{name}` ({str(r.get('git_commit'))[:7]})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _as_ladder_rows(compare_record):
     """A compare record's full PLANT and control runs, as ablation variants."""
     runs = [dict(r, variant=r["model"]) for r in compare_record["runs"]
@@ -329,18 +448,33 @@ def main(argv=None):
     ap.add_argument("files", nargs="+", help="run_evidence.py JSON results")
     ap.add_argument("--ladder", action="store_true",
                     help="one table of the ablation ladders of every dataset given")
+    ap.add_argument("--encoders", action="store_true",
+                    help="one table of PLANT and its control on each text encoder given")
+    ap.add_argument("--any-commit", action="store_true",
+                    help="pool runs of the same settings across commits (only where the "
+                         "commits leave the measured code path alone)")
     args = ap.parse_args(argv)
     groups = defaultdict(list)
-    scale = []
+    scale, calibration, distributed, everything = [], [], [], []
     for path in args.files:
-        record = json.loads(Path(path).read_text())
+        name, record = Path(path).name, json.loads(Path(path).read_text())
+        if _is_distributed_record(record):
+            distributed.append((name, record))
+            continue
         if not record.get("runs"):
             print(f"{path}: no runs, skipped", file=sys.stderr)
             continue
         if _is_scale_record(record):
-            scale.append((Path(path).name, record))
-            continue
-        groups[(record["command"], record["dataset"]["name"])].append((Path(path).name, record))
+            scale.append((name, record))
+        elif _is_calibration_record(record):
+            calibration.append((name, record))
+        else:
+            groups[(record["command"], record["dataset"]["name"])].append((name, record))
+            everything.append((name, record))
+    if args.encoders:
+        print("\n**PLANT and its control by text encoder: P@1 / macro-F1 (runs)**\n")
+        print(encoder_table(everything, args.any_commit))
+        return 0
     for (command, dataset), records in list(groups.items()):
         if command == "ablation":
             records[:0] = [(name, _as_ladder_rows(record))
@@ -366,6 +500,12 @@ def main(argv=None):
     if scale:
         print("\n**bench_scale: time and peak memory by shape**\n")
         print(scale_table(scale))
+    if calibration:
+        print("\n**calibration on dev data (%)**\n")
+        print(calibration_table(calibration))
+    if distributed:
+        print("\n**bench_distributed: one process against several**\n")
+        print(distributed_table(distributed))
     return 0
 
 

@@ -259,6 +259,80 @@ def test_ablation_table_takes_the_full_models_from_a_compare_file_of_the_same_co
     assert "| plant_attention | 1 | -10.0 ± 0.0 (0/1) |" in ablation
 
 
+def test_encoder_table_sets_each_encoder_beside_the_bigru_and_pools_commits_only_when_asked(
+        tmp_path, capsys):
+    """``--encoders``: a row per dataset, training size and setup; each encoder's planted and
+    random-start runs side by side; commits pool only with ``--any-commit``."""
+    tables = _import_tables()
+    import json
+
+    def record(commit, command, runs, encoder=None):
+        rec = _ablation_record(commit, [], {"encoder": encoder} if encoder else {})
+        rec.update(command=command, dataset={"name": "toy"})
+        rec["runs"] = [{"model": name.split("_")[0], "seed": seed, "status": "ok",
+                        "n_train_docs": docs, "fit_seconds": fit, "peak_rss_mb": 1.0,
+                        "metrics": {"p@1": p1, "macro_f1": 0.2}}
+                       | ({"variant": name} if command == "ablation" else {})
+                       for name, seed, docs, p1, fit in runs]
+        return rec
+
+    files = {
+        "bigru.json": record("new", "compare", [("plant", 0, 100, 0.80, 10.0),
+                                                ("control", 0, 100, 0.70, 30.0),
+                                                ("linear_svc", 0, 100, 0.10, 1.0)]),
+        "mini_old.json": record("old", "compare", [("plant", 0, 100, 0.60, 50.0)],
+                                "/site/gt_mini/model"),
+        "mini_new.json": record("new", "compare", [("plant", 1, 100, 0.90, 70.0)],
+                                "/site/gt_mini/model"),
+        "mini_abl.json": record("new", "ablation", [("plant_attention_no_static", 0, 50, 0.5, 5.0)],
+                                "/site/gt_mini/model"),
+    }
+    for name, rec in files.items():
+        (tmp_path / name).write_text(json.dumps(rec))
+    paths = [str(tmp_path / n) for n in ("mini_old.json", "mini_new.json", "mini_abl.json",
+                                         "bigru.json")]
+    tables.main(["--encoders", *paths])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert lines[0] == ("| dataset | training docs | model | gt_mini planted | gt_mini random start"
+                        " | BiGRU planted | BiGRU random start | fit s, gt_mini / BiGRU |")
+    assert lines[2] == ("| toy | 100 | default | 90.0 / 20.0 (1) | - | 80.0 / 20.0 (1) "
+                        "| 70.0 / 20.0 (1) | 70 / 20 |")   # the older commit is left out
+    assert lines[3] == "| toy | 50 | attention_no_static | 50.0 / 20.0 (1) | - | - | - | 5 / - |"
+    tables.main(["--encoders", "--any-commit", *paths])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert lines[2].split("|")[4].strip() == "75.0 ± 21.2 / 20.0 ± 0.0 (2)"
+
+
+def test_tables_render_calibration_and_distributed_records(tmp_path, capsys):
+    """calibration.py and bench_distributed.py files make their own tables, in percent and
+    seconds as the docs show them."""
+    tables = _import_tables()
+    import json
+    calibration = {"dataset": "toy", "git_commit": "abcdef0123", "runs": [{
+        "seed": 0, "n_dev": 1234,
+        "ece": {"calibrated": 0.0005, "raw_sigmoid": 0.0028, "calibrated_01": 0.0148,
+                "raw_sigmoid_01": 0.0898},
+        "rules": {"predict": {"micro_f1": 0.889, "macro_f1": 0.702},
+                  "sigmoid": {"micro_f1": 0.878, "macro_f1": 0.547},
+                  "isotonic": {"micro_f1": 0.889, "macro_f1": 0.630}},
+        "ranking": {"decision_function": {"1": 0.942}, "predict_proba": {"1": 0.938}}}]}
+    distributed = {"git_commit": "1234567abc", "processes": 2,
+                   "settings": {"docs": 4000, "labels": 200, "length": [100, 300], "epochs": 2},
+                   "train_seconds_one_process": 70.04, "train_seconds_2_processes": 46.64,
+                   "train_speedup": 1.5018, "fit_seconds_one_process": 90.48,
+                   "fit_seconds_2_processes": 67.92, "max_weight_difference": 4.38e-05,
+                   "max_probability_difference": 2.77e-04, "ranks_identical": True}
+    (tmp_path / "calibration_toy.json").write_text(json.dumps(calibration))
+    (tmp_path / "bench_distributed.json").write_text(json.dumps(distributed))
+    tables.main([str(tmp_path / "calibration_toy.json"), str(tmp_path / "bench_distributed.json")])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert rows[1] == ("| toy | 0 | 1,234 | 0.05 | 0.28 | 1.5 | 9.0 | 88.9 / 70.2 | 87.8 / 54.7 "
+                       "| 88.9 / 63.0 | 94.2 / 93.8 | `calibration_toy.json` (abcdef0) |")
+    assert rows[3] == ("| 4,000 documents of 100-300 words, 200 labels, 2 epochs | 2 | 70.0 | 46.6 "
+                       "| **1.50x** | 90.5 / 67.9 | 4.4e-05 | 2.8e-04 | True "
+                       "| `bench_distributed.json` (1234567) |")
+
+
 def test_compare_runs_the_neural_comparator_once_per_seed(monkeypatch):
     """BiGRU-LWAN's result depends on its seed, so compare gives it every seed (the issue asks
     for mean and spread of the neural models); the deterministic comparators run once, first."""
