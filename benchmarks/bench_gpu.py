@@ -1,7 +1,7 @@
 """GPU check and speed-up: fit PlantClassifier on CUDA and on CPU, compare.
 
-Run it whenever a CUDA machine is at hand and record the printed figures in
-docs/benchmarks.md::
+Run it whenever a CUDA machine is at hand; it writes a JSON record (``--out``) that
+``tables.py`` turns into the GPU table of docs/benchmarks.md::
 
     python benchmarks/bench_gpu.py --data-home ../shared/data
     python benchmarks/bench_gpu.py --max-train 2000 --max-iter 2   # a quick look
@@ -17,13 +17,19 @@ Exits with status 1 when CUDA is unavailable.
 """
 
 import argparse
+import json
 import os
 import pickle
 import platform
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 
 def main(argv=None):
@@ -33,7 +39,11 @@ def main(argv=None):
     ap.add_argument("--max-train", type=int, default=None)
     ap.add_argument("--max-iter", type=int, default=5)
     ap.add_argument("--skip-cpu", action="store_true", help="GPU only (no speed-up ratio)")
+    ap.add_argument("--out", default=None, help="JSON record (default: "
+                    "benchmarks/results/bench_gpu_<dataset>.json)")
     args = ap.parse_args(argv)
+    out = Path(args.out or Path(__file__).resolve().parent / "results"
+               / f"bench_gpu_{C.resolve_dataset(args.dataset)}.json")
 
     import torch
 
@@ -46,8 +56,8 @@ def main(argv=None):
         return 1
     print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, "
           f"host {platform.machine()} {os.cpu_count()} cores")
-    train = load_dataset(args.dataset, "train", data_home=args.data_home)
-    test = load_dataset(args.dataset, "test", data_home=args.data_home, label_names=train.target_names)
+    train = load_dataset(C.resolve_dataset(args.dataset), "train", data_home=args.data_home)
+    test = load_dataset(C.resolve_dataset(args.dataset), "test", data_home=args.data_home, label_names=train.target_names)
     X, Y = train.data, train.target
     if args.max_train:
         X, Y = X[:args.max_train], Y[:args.max_train]
@@ -70,6 +80,12 @@ def main(argv=None):
               f"{clf.n_iter_} epochs", flush=True)
 
     gpu = results["cuda"]
+    record = {**C.provenance(sys.argv), "device_name": torch.cuda.get_device_name(0),
+              "dataset": C.resolve_dataset(args.dataset),
+              "settings": {"max_train": args.max_train, "max_iter": args.max_iter},
+              "devices": {d: {"fit_seconds": r["fit"], "stage_seconds": r["clf"].fit_time_,
+                              "predict_seconds": r["predict"], "p@1": r["p1"], "p@5": r["p5"],
+                              "epochs": r["clf"].n_iter_} for d, r in results.items()}}
     # A GPU-fitted model travels on CPU: pickle, then predict on the CPU.
     restored = pickle.loads(pickle.dumps(gpu["clf"]))
     restored.set_params(device="cpu")
@@ -83,6 +99,8 @@ def main(argv=None):
         proba_loaded = loaded.predict_proba(test.data[:200])
     print(f"GPU-fitted model saved and loaded on CPU: max |diff| vs GPU "
           f"{np.abs(proba_loaded - gpu['proba'][:200]).max():.2e}")
+    record["max_diff_pickled_to_cpu"] = float(np.abs(proba_moved - gpu["proba"][:200]).max())
+    record["max_diff_loaded_on_cpu"] = float(np.abs(proba_loaded - gpu["proba"][:200]).max())
     if "cpu" in results:
         cpu = results["cpu"]
         agree = np.mean(gpu["proba"].argmax(1) == cpu["proba"].argmax(1))
@@ -91,6 +109,10 @@ def main(argv=None):
         print(f"CPU vs GPU fits: top-1 agreement {agree:.3f}, max |proba diff| "
               f"{np.abs(gpu['proba'] - cpu['proba']).max():.3f} (separate fits: bf16 and "
               f"kernel differences make them close, not identical)")
+        record["top1_agreement_of_the_two_fits"] = float(agree)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(C.jsonable(record), indent=1))
+    print(f"results: {out}")
     return 0
 
 

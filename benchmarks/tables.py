@@ -35,7 +35,8 @@ older defaults, and the last file given decides a row.
 
 ``bench_scale.py`` files make one growth table instead: a row per shape and file, with the
 seconds of every stage of ``fit``, training and prediction time per document, peak memory and
-held-out precision. ``calibration.py`` and ``bench_distributed.py`` files make their own tables.
+held-out precision. ``calibration.py``, ``bench_distributed.py`` and ``bench_gpu.py`` files
+make their own tables.
 
 ``--encoders`` sets PLANT and its control on each text encoder (``--set encoder=...``) beside
 the default BiGRU's runs, a row per dataset, training size and setup::
@@ -435,6 +436,37 @@ def distributed_table(records):
     return "\n".join(lines)
 
 
+def _is_gpu_record(record):
+    return "devices" in record and "device_name" in record
+
+
+def gpu_table(records):
+    """bench_gpu.py records: the same fit on the GPU and on the host's CPU cores."""
+    header = ["dataset", "fit GPU / CPU s", "training GPU / CPU s", "speed-up fit / training",
+              "predict test GPU / CPU s", "test P@1 GPU / CPU", "saved on GPU, loaded on CPU: "
+              "max probability difference", "source"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, r in records:
+        gpu, cpu = r["devices"]["cuda"], r["devices"].get("cpu")
+        devices = [gpu] + ([cpu] if cpu else [])
+
+        def both(value, fmt="{:.1f}"):
+            return " / ".join(fmt.format(value(d)) for d in devices)
+
+        speedup = (f"{cpu['fit_seconds'] / gpu['fit_seconds']:.1f}x / "
+                   f"{cpu['stage_seconds']['train'] / gpu['stage_seconds']['train']:.1f}x"
+                   if cpu else "-")
+        iters = r["settings"].get("max_iter")
+        cells = [f"{r['dataset']} (`max_iter={iters}`)", both(lambda d: d["fit_seconds"]),
+                 both(lambda d: d["stage_seconds"]["train"]), speedup,
+                 both(lambda d: d["predict_seconds"]), both(lambda d: 100 * d["p@1"]),
+                 f"{r['max_diff_loaded_on_cpu']:.1e}",
+                 f"`{name}` ({str(r.get('git_commit'))[:7]}, {r['device_name']}, "
+                 f"{(r.get('machine') or {}).get('cpu_count', '?')} cores)"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _as_ladder_rows(compare_record):
     """A compare record's full PLANT and control runs, as ablation variants."""
     runs = [dict(r, variant=r["model"]) for r in compare_record["runs"]
@@ -455,11 +487,14 @@ def main(argv=None):
                          "commits leave the measured code path alone)")
     args = ap.parse_args(argv)
     groups = defaultdict(list)
-    scale, calibration, distributed, everything = [], [], [], []
+    scale, calibration, distributed, gpu, everything = [], [], [], [], []
     for path in args.files:
         name, record = Path(path).name, json.loads(Path(path).read_text())
         if _is_distributed_record(record):
             distributed.append((name, record))
+            continue
+        if _is_gpu_record(record):
+            gpu.append((name, record))
             continue
         if not record.get("runs"):
             print(f"{path}: no runs, skipped", file=sys.stderr)
@@ -506,6 +541,9 @@ def main(argv=None):
     if distributed:
         print("\n**bench_distributed: one process against several**\n")
         print(distributed_table(distributed))
+    if gpu:
+        print("\n**bench_gpu: the same fit on the GPU and on the CPU**\n")
+        print(gpu_table(gpu))
     return 0
 
 

@@ -303,9 +303,9 @@ def test_encoder_table_sets_each_encoder_beside_the_bigru_and_pools_commits_only
     assert lines[2].split("|")[4].strip() == "75.0 ± 21.2 / 20.0 ± 0.0 (2)"
 
 
-def test_tables_render_calibration_and_distributed_records(tmp_path, capsys):
-    """calibration.py and bench_distributed.py files make their own tables, in percent and
-    seconds as the docs show them."""
+def test_tables_render_calibration_distributed_and_gpu_records(tmp_path, capsys):
+    """calibration.py, bench_distributed.py and bench_gpu.py files make their own tables, in
+    percent and seconds as the docs show them."""
     tables = _import_tables()
     import json
     calibration = {"dataset": "toy", "git_commit": "abcdef0123", "runs": [{
@@ -322,15 +322,27 @@ def test_tables_render_calibration_and_distributed_records(tmp_path, capsys):
                    "train_speedup": 1.5018, "fit_seconds_one_process": 90.48,
                    "fit_seconds_2_processes": 67.92, "max_weight_difference": 4.38e-05,
                    "max_probability_difference": 2.77e-04, "ranks_identical": True}
+    def device(fit, train, p1):
+        return {"fit_seconds": fit, "stage_seconds": {"train": train}, "predict_seconds": 0.25,
+                "p@1": p1, "p@5": 0.2, "epochs": 3}
+
+    gpu = {"git_commit": "fedcba9876", "device_name": "NVIDIA H200", "machine": {"cpu_count": 16},
+           "dataset": "toy", "settings": {"max_iter": 3, "max_train": None},
+           "devices": {"cuda": device(18.2, 6.4, 0.9328), "cpu": device(74.2, 68.1, 0.9334)},
+           "max_diff_pickled_to_cpu": 1e-6, "max_diff_loaded_on_cpu": 2.5e-7}
     (tmp_path / "calibration_toy.json").write_text(json.dumps(calibration))
     (tmp_path / "bench_distributed.json").write_text(json.dumps(distributed))
-    tables.main([str(tmp_path / "calibration_toy.json"), str(tmp_path / "bench_distributed.json")])
+    (tmp_path / "bench_gpu_toy.json").write_text(json.dumps(gpu))
+    tables.main([str(tmp_path / "calibration_toy.json"), str(tmp_path / "bench_distributed.json"),
+                 str(tmp_path / "bench_gpu_toy.json")])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     assert rows[1] == ("| toy | 0 | 1,234 | 0.05 | 0.28 | 1.5 | 9.0 | 88.9 / 70.2 | 87.8 / 54.7 "
                        "| 88.9 / 63.0 | 94.2 / 93.8 | `calibration_toy.json` (abcdef0) |")
     assert rows[3] == ("| 4,000 documents of 100-300 words, 200 labels, 2 epochs | 2 | 70.0 | 46.6 "
                        "| **1.50x** | 90.5 / 67.9 | 4.4e-05 | 2.8e-04 | True "
                        "| `bench_distributed.json` (1234567) |")
+    assert rows[5] == ("| toy (`max_iter=3`) | 18.2 / 74.2 | 6.4 / 68.1 | 4.1x / 10.6x | 0.2 / 0.2 "
+                       "| 93.3 / 93.3 | 2.5e-07 | `bench_gpu_toy.json` (fedcba9, NVIDIA H200, 16 cores) |")
 
 
 def test_compare_runs_the_neural_comparator_once_per_seed(monkeypatch):
