@@ -106,22 +106,18 @@ def test_fit_is_deterministic_in_process():
 def test_fit_is_deterministic_across_processes():
     # Rust hash maps are seeded per process, so only a second process can
     # reveal a dependence on hash order (the WordPiece trainer has one).
-    # The child loads _tokenize.py directly and gets the corpus on stdin:
-    # importing the packages would also import pytest and the rest of
-    # plantlearn (torch), seconds of start-up unrelated to this test.
+    # The child imports the tokenizer as a user would and gets the corpus on stdin.
     code = (
-        "import importlib.util, json, sys\n"
-        "spec = importlib.util.spec_from_file_location('tk', sys.argv[1])\n"
-        "tk = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(tk)\n"
+        "import json, sys\n"
+        "from plantlearn._tokenize import TextTokenizer\n"
         "texts = json.load(sys.stdin)\n"
         "for kind in ('word', 'wordpiece', 'bpe'):\n"
-        "    t = tk.TextTokenizer(kind=kind, subword_vocab_size=300)\n"
+        "    t = TextTokenizer(kind=kind, subword_vocab_size=300)\n"
         "    print(t.fit(texts).to_json())\n"
     )
     texts = _random_corpus(1)
     result = subprocess.run(
-        [sys.executable, "-c", code, _tokenize.__file__],
+        [sys.executable, "-c", code],
         input=json.dumps(texts), capture_output=True, text=True, timeout=120,
         check=True,
     )
