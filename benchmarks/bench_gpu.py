@@ -42,8 +42,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON record (default: "
                     "benchmarks/results/bench_gpu_<dataset>.json)")
     args = ap.parse_args(argv)
-    out = Path(args.out or Path(__file__).resolve().parent / "results"
-               / f"bench_gpu_{C.resolve_dataset(args.dataset)}.json")
+    dataset = C.resolve_dataset(args.dataset)
+    out = Path(args.out or Path(__file__).resolve().parent / "results" / f"bench_gpu_{dataset}.json")
 
     import torch
 
@@ -56,8 +56,8 @@ def main(argv=None):
         return 1
     print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, "
           f"host {platform.machine()} {os.cpu_count()} cores")
-    train = load_dataset(C.resolve_dataset(args.dataset), "train", data_home=args.data_home)
-    test = load_dataset(C.resolve_dataset(args.dataset), "test", data_home=args.data_home, label_names=train.target_names)
+    train = load_dataset(dataset, "train", data_home=args.data_home)
+    test = load_dataset(dataset, "test", data_home=args.data_home, label_names=train.target_names)
     X, Y = train.data, train.target
     if args.max_train:
         X, Y = X[:args.max_train], Y[:args.max_train]
@@ -81,7 +81,7 @@ def main(argv=None):
 
     gpu = results["cuda"]
     record = {**C.provenance(sys.argv), "device_name": torch.cuda.get_device_name(0),
-              "dataset": C.resolve_dataset(args.dataset),
+              "dataset": dataset,
               "settings": {"max_train": args.max_train, "max_iter": args.max_iter},
               "devices": {d: {"fit_seconds": r["fit"], "stage_seconds": r["clf"].fit_time_,
                               "predict_seconds": r["predict"], "p@1": r["p1"], "p@5": r["p5"],

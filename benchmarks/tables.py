@@ -64,6 +64,16 @@ ORDER = ("plant", "plant_no_static", "plant_attention", "plant_attention_no_stat
          "linear_svc", "lml_thresholding", "lml_1vsrest", "lml_bigru_lwan", "prior")
 
 
+def _md_row(cells):
+    """One markdown table row."""
+    return "| " + " | ".join(cells) + " |"
+
+
+def _md_head(header):
+    """A markdown table's header row and rule."""
+    return [_md_row(header), "|" + "---|" * len(header)]
+
+
 def _pct(row, key, spread=True):
     value = row.get(key)
     if value is None:
@@ -146,7 +156,7 @@ def table(records):
     label = "variant" if kind == "ablation" else "model"
     header = (["training docs"] if grouped else []) + [label, "runs"] + [c[1] for c in columns] \
         + ["fit s", "peak MB", "source"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _md_head(header)
     groups = defaultdict(list)
     for (fraction, row_name, _), entry in pooled_runs(records).items():
         groups[(fraction, row_name)].append(entry)
@@ -164,7 +174,7 @@ def table(records):
         cells += [_pct(row, k) for k, _ in columns]
         cells += [f"{row.get('fit_seconds') or 0:.0f}", f"{row.get('peak_rss_mb') or 0:.0f}",
                   ", ".join(f"`{n}`" for n in names) + f" ({_machine(record)})"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_md_row(cells))
     return "\n".join(lines)
 
 
@@ -195,7 +205,7 @@ def paired_table(records, first="plant", second="control"):
             runs[(fraction, seed, name)] = r["metrics"]
             sizes[fraction] = r.get("n_train_docs") or fraction
     header = ["training docs", "seeds"] + [name for _, name in PAIRED_METRICS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _md_head(header)
     for f in sorted({f for f, _, m in runs if m == first}):
         seeds = sorted(s for g, s, m in runs if g == f and m == first and (f, s, second) in runs)
         if not seeds:
@@ -204,7 +214,7 @@ def paired_table(records, first="plant", second="control"):
         for key, _ in PAIRED_METRICS:
             cells.append(_paired_cells(
                 [(runs[(f, s, first)].get(key), runs[(f, s, second)].get(key)) for s in seeds]))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_md_row(cells))
     return "\n".join(lines)
 
 
@@ -212,7 +222,7 @@ def ablation_paired_table(records, reference="plant"):
     """Each ablation variant minus full PLANT of the same seed, in points."""
     runs = {(name, seed): r["metrics"] for (_, name, seed), (r, _, _) in pooled_runs(records).items()}
     header = ["variant", "seeds"] + [name for _, name in PAIRED_METRICS[:4]]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _md_head(header)
     variants = list(dict.fromkeys(name for name, _ in runs if name != reference))
     for v in variants:
         seeds = sorted(s for name, s in runs if name == v and (reference, s) in runs)
@@ -222,7 +232,7 @@ def ablation_paired_table(records, reference="plant"):
         for key, _ in PAIRED_METRICS[:4]:
             cells.append(_paired_cells([(runs[(v, s)].get(key), runs[(reference, s)].get(key))
                                         for s in seeds]))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_md_row(cells))
     return "\n".join(lines)
 
 
@@ -242,16 +252,15 @@ def ladder_table(ladders):
         for name, runs in grouped.items():
             cells[name][dataset] = _ladder_cell(C.summarize(runs, [])[0])
     datasets = list(ladders)
-    lines = ["| variant | " + " | ".join(datasets) + " |", "|" + "---|" * (len(datasets) + 1)]
+    lines = _md_head(["variant"] + datasets)
     for name in sorted(cells, key=lambda n: _sort_key((n,))):
-        lines.append("| " + " | ".join([name] + [cells[name].get(d, "-") for d in datasets])
-                     + " |")
+        lines.append(_md_row([name] + [cells[name].get(d, "-") for d in datasets]))
     return "\n".join(lines)
 
 
 def _is_scale_record(record):
     """Whether a JSON record comes from bench_scale.py (its runs time named steps)."""
-    return "dataset" not in record and any("steps" in r for r in record["runs"])
+    return "dataset" not in record and any("steps" in r for r in record.get("runs") or ())
 
 
 def _attention(run, record):
@@ -321,8 +330,8 @@ def scale_table(records):
             else:
                 print(f"{name}: {run['labels']} labels x {run['train_docs']} documents: "
                       f"{run.get('status')}, skipped", file=sys.stderr)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for _, cells in sorted(rows, key=lambda r: r[0])]
+    lines = _md_head(header)
+    lines += [_md_row(cells) for _, cells in sorted(rows, key=lambda r: r[0])]
     return "\n".join(lines)
 
 
@@ -363,7 +372,7 @@ def encoder_table(records, any_commit=False):
     header = ["dataset", "training docs", "model"]
     header += [f"{e} {start}" for e in encoders for start in ("planted", "random start")]
     header += ["fit s, " + " / ".join(encoders)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _md_head(header)
     for key in sorted(cells, key=lambda k: (k[2] != "default", k[0], k[1], k[2])):
         row = [key[0], f"{key[1]:,}", key[2]]
         fits = []
@@ -379,7 +388,7 @@ def encoder_table(records, any_commit=False):
                 row.append(f"{_pct(summary, 'p@1')} / {_pct(summary, 'macro_f1')} "
                            f"({summary['n_runs']})")
             fits.append(f"{statistics.mean(r['fit_seconds'] for r in both):.0f}" if both else "-")
-        lines.append("| " + " | ".join(row + [" / ".join(fits)]) + " |")
+        lines.append(_md_row(row + [" / ".join(fits)]))
     return "\n".join(lines)
 
 
@@ -395,7 +404,7 @@ def calibration_table(records):
               "same, pairs >= 0.01: calibrated", "sigmoid", "`predict` micro / macro-F1",
               "sigmoid >= 0.5", "one isotonic cut >= 0.5", "P@1 by logits / by proba",
               "source"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _md_head(header)
     for name, record in records:
         for run in record["runs"]:
             ece, rules, ranking = run["ece"], list(run["rules"].values()), run["ranking"]
@@ -407,7 +416,7 @@ def calibration_table(records):
             cells.append(f"{100 * ranking['decision_function']['1']:.1f} / "
                          f"{100 * ranking['predict_proba']['1']:.1f}")
             cells.append(f"`{name}` ({str(record.get('git_commit'))[:7]})")
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(_md_row(cells))
     return "\n".join(lines)
 
 
@@ -420,7 +429,7 @@ def distributed_table(records):
     header = ["corpus", "processes", "training, 1 process (s)", "N processes (s)", "speed-up",
               "whole fit 1 / N (s)", "max weight difference", "max probability difference",
               "ranks identical", "source"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _md_head(header)
     for name, r in records:
         s = r["settings"]
         low, high = s["length"]
@@ -432,7 +441,7 @@ def distributed_table(records):
                  f"{r['fit_seconds_one_process']:.1f} / {r[f'fit_seconds_{n}_processes']:.1f}",
                  f"{r['max_weight_difference']:.1e}", f"{r['max_probability_difference']:.1e}",
                  str(r["ranks_identical"]), f"`{name}` ({str(r.get('git_commit'))[:7]})"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_md_row(cells))
     return "\n".join(lines)
 
 
@@ -445,7 +454,7 @@ def gpu_table(records):
     header = ["dataset", "fit GPU / CPU s", "training GPU / CPU s", "speed-up fit / training",
               "predict test GPU / CPU s", "test P@1 GPU / CPU", "saved on GPU, loaded on CPU: "
               "max probability difference", "source"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = _md_head(header)
     for name, r in records:
         gpu, cpu = r["devices"]["cuda"], r["devices"].get("cpu")
         devices = [gpu] + ([cpu] if cpu else [])
@@ -463,7 +472,7 @@ def gpu_table(records):
                  f"{r['max_diff_loaded_on_cpu']:.1e}",
                  f"`{name}` ({str(r.get('git_commit'))[:7]}, {r['device_name']}, "
                  f"{(r.get('machine') or {}).get('cpu_count', '?')} cores)"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_md_row(cells))
     return "\n".join(lines)
 
 
@@ -472,6 +481,16 @@ def _as_ladder_rows(compare_record):
     runs = [dict(r, variant=r["model"]) for r in compare_record["runs"]
             if r["model"] in ("plant", "control")]
     return dict(compare_record, runs=runs)
+
+
+# Records of the other benchmark scripts: (recognises a record, table title, table maker), in
+# the order their tables are printed. A record none of these recognise is a run_evidence.py one.
+OTHER_KINDS = (
+    (_is_scale_record, "bench_scale: time and peak memory by shape", scale_table),
+    (_is_calibration_record, "calibration on dev data (%)", calibration_table),
+    (_is_distributed_record, "bench_distributed: one process against several", distributed_table),
+    (_is_gpu_record, "bench_gpu: the same fit on the GPU and on the CPU", gpu_table),
+)
 
 
 def main(argv=None):
@@ -487,22 +506,15 @@ def main(argv=None):
                          "commits leave the measured code path alone)")
     args = ap.parse_args(argv)
     groups = defaultdict(list)
-    scale, calibration, distributed, gpu, everything = [], [], [], [], []
+    other = {kind: [] for kind in OTHER_KINDS}
+    everything = []
     for path in args.files:
         name, record = Path(path).name, json.loads(Path(path).read_text())
-        if _is_distributed_record(record):
-            distributed.append((name, record))
-            continue
-        if _is_gpu_record(record):
-            gpu.append((name, record))
-            continue
-        if not record.get("runs"):
+        kind = next((k for k in OTHER_KINDS if k[0](record)), None)
+        if kind is not None:
+            other[kind].append((name, record))
+        elif not record.get("runs"):
             print(f"{path}: no runs, skipped", file=sys.stderr)
-            continue
-        if _is_scale_record(record):
-            scale.append((name, record))
-        elif _is_calibration_record(record):
-            calibration.append((name, record))
         else:
             groups[(record["command"], record["dataset"]["name"])].append((name, record))
             everything.append((name, record))
@@ -532,18 +544,10 @@ def main(argv=None):
             print(f"\n**{dataset}: variant minus full PLANT of the same seed, points; "
                   "(seeds where the variant is ahead)**\n")
             print(ablation_paired_table(records))
-    if scale:
-        print("\n**bench_scale: time and peak memory by shape**\n")
-        print(scale_table(scale))
-    if calibration:
-        print("\n**calibration on dev data (%)**\n")
-        print(calibration_table(calibration))
-    if distributed:
-        print("\n**bench_distributed: one process against several**\n")
-        print(distributed_table(distributed))
-    if gpu:
-        print("\n**bench_gpu: the same fit on the GPU and on the CPU**\n")
-        print(gpu_table(gpu))
+    for (_, title, make_table), records in other.items():
+        if records:
+            print(f"\n**{title}**\n")
+            print(make_table(records))
     return 0
 
 
